@@ -1,0 +1,1 @@
+"""mgselect_node: MG-Select test-time action selection for autoregressive VLA policies."""

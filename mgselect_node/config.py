@@ -1,0 +1,232 @@
+"""The one source of truth for configuration.
+
+Every tunable is a field of a dataclass below. Field metadata carries what the ROS layer needs to declare a
+parameter (description, range, read-only) so that ROS parameters, the YAML params file and the CLI all map
+onto the same names and checks. Names are flat and unique across the dataclasses because ROS parameters are
+flat (`ros2 param set /mgselect num_candidates 8`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+STRATEGIES = ("greedy", "sample", "likelihood", "mg_select")
+MASK_MODES = ("text", "state", "both")
+AGGREGATIONS = ("sum", "mean")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range or of the wrong kind; the message says which and what is allowed."""
+
+
+def param(
+    default: Any = dataclasses.MISSING,
+    *,
+    description: str,
+    low: float | None = None,
+    high: float | None = None,
+    choices: tuple[str, ...] | None = None,
+    read_only: bool = False,
+    default_factory: Any = dataclasses.MISSING,
+) -> Any:
+    """A dataclass field that also describes itself as a ROS parameter."""
+    meta = {"description": description, "low": low, "high": high, "choices": choices, "read_only": read_only}
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _check_field(f: dataclasses.Field, value: Any) -> None:
+    meta = f.metadata
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{f.name}={value!r} is not finite")
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"{f.name}={value!r} is not one of {list(meta['choices'])}")
+    values = value if isinstance(value, list | tuple) else [value]
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            continue
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"{f.name} contains {v!r}, expected finite numbers")
+        if meta.get("low") is not None and v < meta["low"]:
+            raise ConfigError(f"{f.name}={v!r} is below the minimum {meta['low']}")
+        if meta.get("high") is not None and v > meta["high"]:
+            raise ConfigError(f"{f.name}={v!r} is above the maximum {meta['high']}")
+
+
+class _Validated:
+    """Mixin: range/choice checks from field metadata, run on construction and by `replace`."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            if f.metadata:
+                _check_field(f, getattr(self, f.name))
+        self.check()
+
+    def check(self) -> None:
+        """Cross-field checks; subclasses extend."""
+
+    def replace(self, **changes: Any):
+        """A validated copy with `changes` applied (the object itself never changes)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class SelectionConfig(_Validated):
+    """How one action chunk is chosen. Tunable live; read by the engine at every inference."""
+
+    strategy: str = param("mg_select", choices=STRATEGIES,
+                          description="greedy | sample | likelihood (best-of-N log-prob) | mg_select")
+    num_candidates: int = param(4, low=1, high=64, description="N sampled candidate chunks per inference")
+    temperature: float = param(0.5, low=0.0, high=5.0,
+                               description="sampling temperature tau (0 = greedy decoding of every row)")
+    mask_mode: str = param("text", choices=MASK_MODES,
+                           description="MG-Select reference: mask the instruction, the state, or both")
+    aggregation: str = param("sum", choices=AGGREGATIONS,
+                             description="how token KL(Q||P) is combined over action tokens: sum or mean")
+    seed: int = param(0, low=0, high=2**31 - 1, description="base RNG seed; inference k uses seed + k")
+    restrict_to_action_tokens: bool = param(
+        True, description="sample only action tokens and the terminator (invalid text tokens never drawn)")
+    max_action_tokens: int = param(0, low=0, high=1024,
+                                   description="decode budget in tokens; 0 = the policy bundle's default")
+
+
+@dataclass(frozen=True)
+class RuntimeConfig(_Validated):
+    """Where the model runs. Needs a restart (the model is reloaded) to change."""
+
+    policy: str = param("default", read_only=True,
+                        description="policy bundle: a directory, or a built-in name (see `mgselect policies`)")
+    device: str = param("cpu", read_only=True, description="torch device: cpu, cuda, cuda:1, ...")
+    dtype: str = param("float32", choices=DTYPES, read_only=True, description="model weights dtype")
+    static_cache: bool = param(False, read_only=True,
+                               description="preallocated KV cache (needed for CUDA graphs); same results")
+
+    def check(self) -> None:
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ConfigError(f"device={self.device!r}: expected 'cpu' or 'cuda[:index]'")
+
+
+@dataclass(frozen=True)
+class SafetyConfig(_Validated):
+    """Limits applied to every chunk before it may command the arm. Empty limit lists mean the policy's."""
+
+    position_lower: list[float] = param(default_factory=list,
+                                        description="per-joint lower position limits (rad or m), joint_names order")
+    position_upper: list[float] = param(default_factory=list,
+                                        description="per-joint upper position limits, joint_names order")
+    max_step_change: float = param(0.25, low=0.0,
+                                   description="largest allowed change of any joint between consecutive points")
+    max_start_distance: float = param(0.5, low=0.0,
+                                      description="largest allowed distance of the first point from the current "
+                                                  "joint state; beyond it the chunk is rejected")
+
+    def check(self) -> None:
+        if len(self.position_lower) != len(self.position_upper):
+            raise ConfigError(
+                f"position_lower has {len(self.position_lower)} entries but position_upper has "
+                f"{len(self.position_upper)}; give one of each per joint")
+        for i, (lo, hi) in enumerate(zip(self.position_lower, self.position_upper, strict=True)):
+            if lo > hi:
+                raise ConfigError(f"joint {i}: position_lower {lo} > position_upper {hi}")
+
+
+@dataclass(frozen=True)
+class NodeConfig(_Validated):
+    """The ROS node: topics, timing, commanding."""
+
+    image_topics: list[str] = param(default_factory=lambda: ["/camera/image_raw"],
+                                    description="camera topics, one per policy camera, in the policy's order")
+    joint_states_topic: str = param("/joint_states", read_only=True, description="sensor_msgs/JointState topic")
+    joint_names: list[str] = param(default_factory=list,
+                                   description="controller joints in policy order; empty = the policy's")
+    controller_name: str = param("arm_controller",
+                                 description="publishes <controller_name>/joint_trajectory")
+    instruction: str = param("", description="task instruction; ~/instruction overrides it when published")
+    control_rate: float = param(0.0, low=0.0, high=1000.0,
+                                description="Hz between trajectory points; 0 = the policy's")
+    execute_steps: int = param(0, low=0, high=1000,
+                               description="points of each chunk sent to the controller; 0 = the whole chunk")
+    inference_rate: float = param(2.0, low=0.01, high=100.0, description="Hz at which new chunks are computed")
+    max_observation_age: float = param(0.5, low=0.0, description="s; older camera or joint data is stale")
+    sync_slop: float = param(0.1, low=0.0, description="s; largest stamp spread between the observation's parts")
+    enabled: bool = param(True, description="false stops commanding the arm at once")
+    autostart: bool = param(True, read_only=True, description="configure and activate on start")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything, grouped. `flat()`/`from_flat()` are the ROS parameter / YAML / CLI view."""
+
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    node: NodeConfig = field(default_factory=NodeConfig)
+
+    GROUPS = ("selection", "runtime", "safety", "node")
+
+    @classmethod
+    def fields_by_name(cls) -> dict[str, tuple[str, dataclasses.Field]]:
+        """Flat parameter name -> (group, field)."""
+        out: dict[str, tuple[str, dataclasses.Field]] = {}
+        for group in cls.GROUPS:
+            group_type = {f.name: f for f in dataclasses.fields(cls)}[group].default_factory  # type: ignore
+            for f in dataclasses.fields(group_type):
+                out[f.name] = (group, f)
+        return out
+
+    def flat(self) -> dict[str, Any]:
+        return {name: getattr(getattr(self, g), name) for name, (g, _) in self.fields_by_name().items()}
+
+    def with_flat(self, values: dict[str, Any]) -> Config:
+        """A validated copy with flat `values` applied; unknown names raise ConfigError."""
+        by_name = self.fields_by_name()
+        unknown = sorted(set(values) - set(by_name))
+        if unknown:
+            raise ConfigError(f"unknown parameter(s) {unknown}; known: {sorted(by_name)}")
+        grouped: dict[str, dict[str, Any]] = {}
+        for name, value in values.items():
+            grouped.setdefault(by_name[name][0], {})[name] = _coerce(by_name[name][1], value)
+        return dataclasses.replace(
+            self, **{g: getattr(self, g).replace(**chg) for g, chg in grouped.items()})
+
+    @classmethod
+    def from_flat(cls, values: dict[str, Any]) -> Config:
+        return cls().with_flat(values)
+
+    @classmethod
+    def from_yaml(cls, path: str, node_name: str = "mgselect") -> Config:
+        """Read a standard ROS params file (`<node>: ros__parameters: {...}`) or a plain mapping."""
+        import yaml
+
+        with open(path) as fh:
+            doc = yaml.safe_load(fh) or {}
+        if not isinstance(doc, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+        for key in (node_name, f"/{node_name}", "/**"):
+            if isinstance(doc.get(key), dict) and "ros__parameters" in doc[key]:
+                return cls.from_flat(doc[key]["ros__parameters"] or {})
+        return cls.from_flat(doc)
+
+
+def _coerce(f: dataclasses.Field, value: Any) -> Any:
+    """YAML/ROS give ints for floats and tuples for lists; accept those, reject real type mismatches."""
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{f.name}={value!r}: expected true or false")
+        return value
+    if isinstance(default, float) and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(default, int) and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(default, str) and isinstance(value, str):
+        return value
+    if isinstance(default, list) and isinstance(value, list | tuple):
+        return [float(v) if isinstance(v, int) and not isinstance(v, bool) and f.name.startswith("position_")
+                else v for v in value]
+    raise ConfigError(f"{f.name}={value!r}: expected a value of type {type(default).__name__}")

@@ -1,0 +1,230 @@
+"""The sampling-and-selection engine: MG-Select and its baselines over one shared prefill.
+
+Per control step:
+1. encode the camera images once;
+2. prefill the conditioned prompt (and, for MG-Select, the masked reference prompt) in ONE padded forward;
+3. expand the cache to N conditioned rows + N reference rows without recomputation;
+4. decode in lockstep: each step is ONE forward over all rows. Conditioned rows sample their next token at
+   temperature tau; reference rows are fed the same tokens, so P_i and Q_i come out of the same call;
+5. score: MG-Select = sum (or mean) over action-token positions of KL(Q_i || P_i) on temperature-1
+   distributions; likelihood = summed log P of the sampled tokens; pick the best candidate that decodes.
+The terminator (EOS) ends a row and is not part of its score.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from mgselect_node.config import SelectionConfig
+from mgselect_node.engine.result import SelectionResult, Timing
+from mgselect_node.errors import InputError, InvalidActionTokens
+from mgselect_node.model.backend import VLABackend
+from mgselect_node.model.bundle import PolicyBundle
+from mgselect_node.model.images import preprocess_images
+from mgselect_node.model.tiny import image_tokens_per_camera
+from mgselect_node.tokenization.normalization import discretize_state
+from mgselect_node.tokenization.prompt import PromptBuilder
+from mgselect_node.tokenization.text_tokenizer import EOS_ID
+
+
+class _Timer:
+    """Phase timer; synchronises CUDA so the numbers are wall-clock truth, not launch times."""
+
+    def __init__(self, device: torch.device) -> None:
+        self._cuda = device.type == "cuda"
+        self._t = time.perf_counter()
+
+    def lap(self) -> float:
+        if self._cuda:
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        elapsed, self._t = (now - self._t) * 1e3, now
+        return elapsed
+
+
+class SelectionEngine:
+    """Runs one selection per call on a loaded bundle. Holds no per-call state between calls."""
+
+    def __init__(self, bundle: PolicyBundle, static_cache: bool = False) -> None:
+        self.bundle = bundle
+        self.spec = bundle.spec
+        self.backend = VLABackend(bundle.model)
+        self.static_cache = static_cache
+        self.prompts = PromptBuilder(
+            bundle.text_tokenizer, bundle.spec.prompt_format,
+            image_tokens=image_tokens_per_camera(bundle.model.config) * len(bundle.spec.camera_names))
+        layout = bundle.layout
+        allowed = torch.zeros(layout.vocab_size, dtype=torch.bool)
+        allowed[layout.first_action_model_id:] = True
+        allowed[EOS_ID] = True
+        self._allowed = allowed.to(self.backend.device)
+        self._neg_inf = torch.tensor(float("-inf"), device=self.backend.device)
+
+    # ------------------------------------------------------------------ inputs
+    def check_state(self, state: np.ndarray) -> np.ndarray:
+        arr = np.asarray(state, dtype=np.float64) if not isinstance(state, str) else None
+        if arr is None or arr.ndim != 1 or arr.shape[0] != self.spec.state_dim:
+            shape = None if arr is None else arr.shape
+            raise InputError(f"state: expected {self.spec.state_dim} values for joints {self.spec.joint_names}, "
+                             f"got shape {shape}")
+        if not np.all(np.isfinite(arr)):
+            bad = [self.spec.joint_names[i] for i in np.flatnonzero(~np.isfinite(arr))]
+            raise InputError(f"state: non-finite value(s) for joint(s) {bad}")
+        return arr
+
+    def build_prompts(self, state: np.ndarray, instruction: str, mask_mode: str | None) -> list[list[int]]:
+        """The conditioned prompt, plus the masked reference prompt when `mask_mode` is given."""
+        if not isinstance(instruction, str):
+            raise InputError(f"instruction: expected a string, got {type(instruction).__name__}")
+        bins = discretize_state(self.bundle.state_normalizer.normalize(state))
+        prompts = [self.prompts.token_ids(instruction, bins, None)]
+        if mask_mode is not None:
+            prompts.append(self.prompts.token_ids(instruction, bins, mask_mode))
+        return prompts
+
+    def _budget(self, config: SelectionConfig) -> int:
+        return config.max_action_tokens or self.spec.max_action_tokens
+
+    # ------------------------------------------------------------------ main entry
+    def select(self, images: Sequence[np.ndarray], state: np.ndarray, instruction: str,
+               config: SelectionConfig, trace: list | None = None) -> SelectionResult:
+        """Choose one action chunk. `trace`, if given, receives per-step (log P, log Q) for inspection."""
+        timer = _Timer(self.backend.device)
+        timing = Timing()
+        strategy = config.strategy
+        n = 1 if strategy == "greedy" else config.num_candidates
+        temperature = 0.0 if strategy == "greedy" else config.temperature
+        mask_mode = config.mask_mode if strategy == "mg_select" else None
+
+        state = self.check_state(state)
+        pixels = preprocess_images(images, self.spec.camera_names, self.spec.image_size)
+        prompts = self.build_prompts(state, instruction, mask_mode)
+        timing.preprocess_ms = timer.lap()
+
+        tokens, lengths, kl, logprob = self._generate(
+            pixels, prompts, n, temperature, config, torch.Generator(device=self.backend.device),
+            timer, timing, trace)
+        result = self._select(tokens, lengths, kl, logprob, strategy, mask_mode, config.aggregation)
+        if not result.valid and strategy != "greedy":
+            greedy = self.select(images, state, instruction, config.replace(strategy="greedy"))
+            result.fallback = greedy.valid
+            result.chunk, result.valid = greedy.chunk, greedy.valid
+            result.reason = ("no candidate decoded to a valid action; used the greedy fallback" if greedy.valid
+                             else f"no valid action: no candidate and not the greedy fallback decoded "
+                                  f"({greedy.reason})")
+        timing.select_ms = timer.lap()
+        result.timing = timing
+        return result
+
+    def _generate(self, pixels: np.ndarray, prompts: list[list[int]], n: int, temperature: float,
+                  config: SelectionConfig, generator: torch.Generator, timer: _Timer, timing: Timing,
+                  trace: list | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Prefill + lockstep decode. Returns per-candidate tokens (n, T), lengths, token KL and log P."""
+        generator.manual_seed(config.seed)
+        backend = self.backend
+        budget = self._budget(config)
+        reference = len(prompts) == 2
+        image_embeds = backend.encode_images(torch.from_numpy(pixels))
+        capacity = max(len(p) for p in prompts) + budget + 1
+        logits, state = backend.prefill(prompts, image_embeds, capacity=capacity,
+                                        static_cache=self.static_cache)
+        state.expand(n)  # rows: [cond] * n (+ [ref] * n)
+        logits = logits.repeat_interleave(n, dim=0)
+        timing.prefill_ms = timer.lap()
+
+        device = backend.device
+        tokens = torch.full((n, budget), -1, dtype=torch.long, device=device)
+        kl = torch.zeros((n, budget), dtype=torch.float32, device=device)
+        logprob = torch.zeros((n, budget), dtype=torch.float32, device=device)
+        lengths = torch.zeros(n, dtype=torch.long, device=device)
+        finished = torch.zeros(n, dtype=torch.bool, device=device)
+        eos = torch.full((n,), EOS_ID, dtype=torch.long, device=device)
+        for t in range(budget):
+            log_p = torch.log_softmax(logits[:n], dim=-1)
+            choice = self._sample(logits[:n], temperature, config.restrict_to_action_tokens, generator)
+            active = ~finished
+            token = torch.where(active, choice, eos)
+            is_action = active & (token != EOS_ID)
+            logprob[:, t] = torch.where(is_action, log_p.gather(1, token[:, None])[:, 0], 0.0)
+            if reference:
+                log_q = torch.log_softmax(logits[n:], dim=-1)
+                token_kl = (log_q.exp() * (log_q - log_p)).sum(dim=-1)
+                kl[:, t] = torch.where(is_action, token_kl, 0.0)
+                if trace is not None:
+                    trace.append((log_p.cpu(), log_q.cpu()))
+            elif trace is not None:
+                trace.append((log_p.cpu(), None))
+            tokens[:, t] = torch.where(active, token, -1)
+            lengths += is_action.long()
+            finished |= active & (token == EOS_ID)
+            if t + 1 == budget or bool(finished.all()):
+                break
+            logits = backend.step(torch.cat([token, token]) if reference else token, state)
+        timing.decode_ms = timer.lap()
+        return (tokens.cpu().numpy(), lengths.cpu().numpy(), kl.cpu().numpy(), logprob.cpu().numpy())
+
+    def _sample(self, logits: torch.Tensor, temperature: float, restrict: bool,
+                generator: torch.Generator) -> torch.Tensor:
+        """Next token per row: argmax at tau=0, else a seeded draw from softmax(logits / tau)."""
+        if restrict:
+            logits = torch.where(self._allowed, logits, self._neg_inf)
+        if temperature == 0.0:
+            return logits.argmax(dim=-1)
+        probs = torch.softmax(logits / temperature, dim=-1)
+        # Exponential race: argmax(p / E), E ~ Exp(1), is an exact categorical draw that stays on the
+        # device (no host sync, capturable in a CUDA graph) and is reproducible through `generator`.
+        noise = torch.empty_like(probs).exponential_(generator=generator)
+        return (probs / noise).argmax(dim=-1)
+
+    # ------------------------------------------------------------------ scoring
+    def decode_candidate(self, model_ids: Sequence[int]) -> np.ndarray:
+        """Model token ids (terminator excluded) -> chunk in robot units, or InvalidActionTokens."""
+        layout = self.bundle.layout
+        action_ids = []
+        for pos, token in enumerate(model_ids):
+            if token < layout.first_action_model_id:
+                raise InvalidActionTokens(f"token {token} at position {pos} is not an action token")
+            action_ids.append(layout.to_action(int(token)))
+        normalized = self.bundle.action_tokenizer.decode(action_ids)
+        return self.bundle.action_normalizer.unnormalize(normalized)
+
+    def _select(self, tokens: np.ndarray, lengths: np.ndarray, kl: np.ndarray, logprob: np.ndarray,
+                strategy: str, mask_mode: str | None, aggregation: str) -> SelectionResult:
+        n = tokens.shape[0]
+        candidates: list[np.ndarray | None] = []
+        reasons = []
+        for i in range(n):
+            try:
+                candidates.append(self.decode_candidate(tokens[i, :lengths[i]]))
+            except InvalidActionTokens as exc:
+                candidates.append(None)
+                reasons.append(f"candidate {i}: {exc}")
+        token_kl = [kl[i, :lengths[i]].astype(np.float64) for i in range(n)]
+        token_logprob = [logprob[i, :lengths[i]].astype(np.float64) for i in range(n)]
+
+        def aggregate(values: np.ndarray) -> float:
+            if values.size == 0:
+                return 0.0
+            return float(values.sum() if aggregation == "sum" else values.mean())
+
+        # greedy / sample report the likelihood for information but take the first valid candidate.
+        raw = [aggregate(v) for v in (token_kl if strategy == "mg_select" else token_logprob)]
+        scores = np.array([s if c is not None else -np.inf for s, c in zip(raw, candidates, strict=True)])
+        valid = bool(np.isfinite(scores).any())
+        if not valid:
+            selected = -1
+        elif strategy in ("mg_select", "likelihood"):
+            selected = int(np.argmax(scores))
+        else:
+            selected = int(np.flatnonzero(np.isfinite(scores))[0])
+        return SelectionResult(
+            chunk=candidates[selected] if valid else None, candidates=candidates, scores=scores,
+            token_kl=token_kl if mask_mode else [np.zeros(0) for _ in range(n)],
+            token_logprob=token_logprob,
+            tokens=[[self.bundle.layout.to_action(int(t)) for t in tokens[i, :lengths[i]]] for i in range(n)],
+            selected=selected, strategy=strategy, mask_mode=mask_mode, valid=valid,
+            reason="" if valid else "; ".join(reasons))

@@ -1,0 +1,123 @@
+"""Prefix-LM forward passes on a PaliGemma model: one padded prefill, cached single-token decode steps.
+
+We drive the Gemma decoder directly with our own 4D masks instead of `PaliGemmaForConditionalGeneration.forward`
+so that (a) the image is encoded once and shared by the conditioned and the masked prompt, (b) several prompts
+of different lengths share one left-padded prefill, and (c) the decode step is one plain call over all rows.
+Semantics match transformers' prefix-LM exactly: bidirectional attention over image + prompt, causal over the
+action suffix, positions counted from 1 over real (non-pad) tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import DynamicCache, PaliGemmaForConditionalGeneration, StaticCache
+
+from mgselect_node.tokenization.text_tokenizer import IMAGE_ID, PAD_ID
+
+# PaliGemma counts positions from 1 (transformers' modeling_paligemma).
+POSITION_OFFSET = 1
+
+
+@dataclass
+class DecodeState:
+    """Everything a decode step needs besides the next tokens; rows may be expanded after prefill."""
+
+    cache: DynamicCache | StaticCache
+    key_valid: torch.Tensor       # (rows, capacity) bool: which cache slots hold real tokens
+    length: int                   # slots used so far
+    next_position: torch.Tensor   # (rows,) position id of the next token
+
+    def expand(self, repeats: int) -> None:
+        """Each row -> `repeats` consecutive copies (cache included), without recomputation."""
+        self.cache.batch_repeat_interleave(repeats)
+        self.key_valid = self.key_valid.repeat_interleave(repeats, dim=0)
+        self.next_position = self.next_position.repeat_interleave(repeats, dim=0)
+
+
+class VLABackend:
+    """Thin, stateless wrapper: embeddings, masks, positions and cache handling for one model."""
+
+    def __init__(self, model: PaliGemmaForConditionalGeneration) -> None:
+        self.model = model
+        self.language_model = model.model.language_model
+        self.embed = model.get_input_embeddings()
+        self.lm_head = model.lm_head
+        self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
+        self._min = torch.finfo(self.dtype).min
+
+    @torch.inference_mode()
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(cameras, 3, S, S) -> (cameras * tokens_per_camera, hidden) in the language model's space."""
+        features = self.model.model.get_image_features(pixels.to(self.device, self.dtype)).pooler_output
+        return features.reshape(-1, features.shape[-1])
+
+    def _embed_prompts(self, prompts: Sequence[Sequence[int]], image_embeds: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-pad prompts, embed, put the image features at the <image> slots. Returns (embeds, valid)."""
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), PAD_ID, dtype=torch.long)
+        valid = torch.zeros((len(prompts), width), dtype=torch.bool)
+        for row, prompt in enumerate(prompts):
+            ids[row, width - len(prompt):] = torch.as_tensor(prompt, dtype=torch.long)
+            valid[row, width - len(prompt):] = True
+        ids, valid = ids.to(self.device), valid.to(self.device)
+        embeds = self.embed(ids)
+        image_slots = ids == IMAGE_ID
+        per_row = image_slots.sum(dim=1)
+        if not bool((per_row == image_embeds.shape[0]).all()):
+            raise ValueError(f"every prompt needs {image_embeds.shape[0]} <image> slots, got {per_row.tolist()}")
+        embeds = embeds.masked_scatter(image_slots.unsqueeze(-1),
+                                       image_embeds.to(embeds.dtype).repeat(len(prompts), 1))
+        return embeds, valid
+
+    def new_cache(self, rows: int, capacity: int, static: bool) -> DynamicCache | StaticCache:
+        config = self.language_model.config
+        if static:
+            return StaticCache(config=config, max_cache_len=capacity)
+        return DynamicCache(config=config)
+
+    @torch.inference_mode()
+    def prefill(self, prompts: Sequence[Sequence[int]], image_embeds: torch.Tensor, *, capacity: int,
+                static_cache: bool = False) -> tuple[torch.Tensor, DecodeState]:
+        """One forward over all prompts (bidirectional within each). Returns last-position logits (rows, V)."""
+        embeds, valid = self._embed_prompts(prompts, image_embeds)
+        rows, width = valid.shape
+        # Prefix-LM prefix: every real token sees every real token of its row. Pad queries see only
+        # themselves so no softmax row is empty (an empty row would turn into NaN and poison the cache).
+        allowed = valid[:, None, :] & valid[:, :, None]
+        allowed |= torch.eye(width, dtype=torch.bool, device=self.device)[None]
+        mask = self._additive(allowed[:, None])
+        positions = (valid.cumsum(dim=1) - 1 + POSITION_OFFSET).clamp(min=POSITION_OFFSET)
+        cache = self.new_cache(rows, capacity, static_cache)
+        hidden = self.language_model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
+                                     past_key_values=cache, use_cache=True).last_hidden_state
+        logits = self.lm_head(hidden[:, -1]).float()
+        key_valid = torch.zeros((rows, capacity), dtype=torch.bool, device=self.device)
+        key_valid[:, :width] = valid
+        next_position = positions[:, -1] + 1
+        return logits, DecodeState(cache=cache, key_valid=key_valid, length=width, next_position=next_position)
+
+    @torch.inference_mode()
+    def step(self, tokens: torch.Tensor, state: DecodeState) -> torch.Tensor:
+        """Feed one token per row (rows, ) and return next-token logits (rows, V); advances `state`."""
+        slot = state.length
+        state.key_valid[:, slot] = True
+        visible = state.key_valid if isinstance(state.cache, StaticCache) else state.key_valid[:, :slot + 1]
+        mask = self._additive(visible[:, None, None, :])
+        embeds = self.embed(tokens.to(self.device)[:, None])
+        cache_position = torch.tensor([slot], device=self.device)
+        hidden = self.language_model(inputs_embeds=embeds, attention_mask=mask,
+                                     position_ids=state.next_position[:, None], past_key_values=state.cache,
+                                     use_cache=True, cache_position=cache_position).last_hidden_state
+        state.length += 1
+        state.next_position = state.next_position + 1
+        return self.lm_head(hidden[:, -1]).float()
+
+    def _additive(self, allowed: torch.Tensor) -> torch.Tensor:
+        """Boolean 'may attend' -> additive float mask (works for eager and SDPA attention alike)."""
+        zero = torch.zeros((), dtype=self.dtype, device=self.device)
+        return torch.where(allowed, zero, torch.full((), self._min, dtype=self.dtype, device=self.device))

@@ -1,0 +1,18 @@
+"""Test-wide isolation: DDS on loopback with a random domain for this run (children inherit it)."""
+
+import os
+
+from mgselect_node.ros.dds_env import use_loopback
+
+use_loopback()
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def random_bundle(tmp_path_factory) -> str:
+    """A random-weight tiny bundle (FAST actions), built once per test session."""
+    from mgselect_node.model.factory import make_random_bundle
+
+    return str(make_random_bundle(tmp_path_factory.mktemp("bundle") / "tiny-random", seed=0))
