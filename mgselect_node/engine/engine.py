@@ -105,9 +105,7 @@ class SelectionEngine:
         prompts = self.build_prompts(state, instruction, mask_mode)
         timing.preprocess_ms = timer.lap()
 
-        tokens, lengths, kl, logprob = self._generate(
-            pixels, prompts, n, temperature, config, torch.Generator(device=self.backend.device),
-            timer, timing, trace)
+        tokens, lengths, kl, logprob = self.generate(pixels, prompts, n, temperature, config, trace, timer, timing)
         result = self._select(tokens, lengths, kl, logprob, strategy, mask_mode, config.aggregation)
         if not result.valid and strategy != "greedy":
             greedy = self.select(images, state, instruction, config.replace(strategy="greedy"))
@@ -120,11 +118,17 @@ class SelectionEngine:
         result.timing = timing
         return result
 
-    def _generate(self, pixels: np.ndarray, prompts: list[list[int]], n: int, temperature: float,
-                  config: SelectionConfig, generator: torch.Generator, timer: _Timer, timing: Timing,
-                  trace: list | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Prefill + lockstep decode. Returns per-candidate tokens (n, T), lengths, token KL and log P."""
-        generator.manual_seed(config.seed)
+    def generate(self, pixels: np.ndarray, prompts: list[list[int]], n: int, temperature: float,
+                 config: SelectionConfig, trace: list | None = None, timer: _Timer | None = None,
+                 timing: Timing | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Prefill + lockstep decode of n candidates (and n reference rows when two prompts are given).
+
+        Returns per-candidate model token ids (n, budget; -1 past the end), action-token counts, token KL
+        and token log P (zero past each candidate's end).
+        """
+        timer = timer or _Timer(self.backend.device)
+        timing = timing or Timing()
+        generator = torch.Generator(device=self.backend.device).manual_seed(config.seed)
         backend = self.backend
         budget = self._budget(config)
         reference = len(prompts) == 2

@@ -117,9 +117,10 @@ def load_bundle(name_or_path: str, device: str = "cpu", dtype: str = "float32") 
         config = PaliGemmaConfig.from_dict(json.loads(_require(path, CONFIG_FILE).read_text()))
     except (json.JSONDecodeError, TypeError, ValueError) as exc:
         raise BundleError(f"policy bundle {path}: {CONFIG_FILE} is not a valid PaliGemma config: {exc}") from exc
+    weights = _require(path, WEIGHTS_FILE)
     try:
-        state_dict = load_file(str(_require(path, WEIGHTS_FILE)))
-    except (OSError, RuntimeError, ValueError) as exc:
+        state_dict = load_file(str(weights))
+    except Exception as exc:  # safetensors raises its own SafetensorError (not an OSError) on corrupt files
         raise BundleError(f"policy bundle {path}: {WEIGHTS_FILE} is unreadable or corrupt: {exc}") from exc
     _require(path, TEXT_TOKENIZER_FILE)
     text_tokenizer = load_text_tokenizer(path)

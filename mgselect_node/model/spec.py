@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 
 from mgselect_node.errors import BundleError
+from mgselect_node.tokenization.prompt import DEFAULT_PROMPT_FORMAT
 
 ACTION_MODES = ("absolute", "delta")
 ACTION_TOKENIZERS = ("fast", "bins")
-DEFAULT_PROMPT_FORMAT = "Task: {instruction}, State: {state};\nAction: "
 
 
 @dataclass
