@@ -30,6 +30,10 @@ from mgselect_node.tokenization.normalization import discretize_state
 from mgselect_node.tokenization.prompt import PromptBuilder
 from mgselect_node.tokenization.text_tokenizer import EOS_ID
 
+# Static KV caches are sized in multiples of this many slots, so prompts of slightly different lengths reuse
+# one preallocated cache (and one captured graph) instead of allocating per call.
+STATIC_CAPACITY_BUCKET = 64
+
 
 class _Timer:
     """Phase timer; synchronises CUDA so the numbers are wall-clock truth, not launch times."""
@@ -134,9 +138,10 @@ class SelectionEngine:
         reference = len(prompts) == 2
         image_embeds = backend.encode_images(torch.from_numpy(pixels))
         capacity = max(len(p) for p in prompts) + budget + 1
-        logits, state = backend.prefill(prompts, image_embeds, capacity=capacity,
-                                        static_cache=self.static_cache)
-        state.expand(n)  # rows: [cond] * n (+ [ref] * n)
+        if self.static_cache:  # round up so that calls share one preallocated cache shape
+            capacity = -(-capacity // STATIC_CAPACITY_BUCKET) * STATIC_CAPACITY_BUCKET
+        logits, state = backend.prefill(prompts, image_embeds, capacity=capacity)
+        backend.expand(state, n, static=self.static_cache)  # rows: [cond] * n (+ [ref] * n)
         logits = logits.repeat_interleave(n, dim=0)
         timing.prefill_ms = timer.lap()
 

@@ -30,11 +30,6 @@ class DecodeState:
     length: int                   # slots used so far
     next_position: torch.Tensor   # (rows,) position id of the next token
 
-    def expand(self, repeats: int) -> None:
-        """Each row -> `repeats` consecutive copies (cache included), without recomputation."""
-        self.cache.batch_repeat_interleave(repeats)
-        self.key_valid = self.key_valid.repeat_interleave(repeats, dim=0)
-        self.next_position = self.next_position.repeat_interleave(repeats, dim=0)
 
 
 class VLABackend:
@@ -48,6 +43,7 @@ class VLABackend:
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
         self._min = torch.finfo(self.dtype).min
+        self._static_caches: dict[tuple[int, int], StaticCache] = {}
 
     @torch.inference_mode()
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -74,15 +70,9 @@ class VLABackend:
                                        image_embeds.to(embeds.dtype).repeat(len(prompts), 1))
         return embeds, valid
 
-    def new_cache(self, rows: int, capacity: int, static: bool) -> DynamicCache | StaticCache:
-        config = self.language_model.config
-        if static:
-            return StaticCache(config=config, max_cache_len=capacity)
-        return DynamicCache(config=config)
-
     @torch.inference_mode()
-    def prefill(self, prompts: Sequence[Sequence[int]], image_embeds: torch.Tensor, *, capacity: int,
-                static_cache: bool = False) -> tuple[torch.Tensor, DecodeState]:
+    def prefill(self, prompts: Sequence[Sequence[int]], image_embeds: torch.Tensor, *, capacity: int
+                ) -> tuple[torch.Tensor, DecodeState]:
         """One forward over all prompts (bidirectional within each). Returns last-position logits (rows, V)."""
         embeds, valid = self._embed_prompts(prompts, image_embeds)
         rows, width = valid.shape
@@ -92,7 +82,7 @@ class VLABackend:
         allowed |= torch.eye(width, dtype=torch.bool, device=self.device)[None]
         mask = self._additive(allowed[:, None])
         positions = (valid.cumsum(dim=1) - 1 + POSITION_OFFSET).clamp(min=POSITION_OFFSET)
-        cache = self.new_cache(rows, capacity, static_cache)
+        cache = DynamicCache(config=self.language_model.config)
         hidden = self.language_model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
                                      past_key_values=cache, use_cache=True).last_hidden_state
         logits = self.lm_head(hidden[:, -1]).float()
@@ -102,6 +92,34 @@ class VLABackend:
         return logits, DecodeState(cache=cache, key_valid=key_valid, length=width, next_position=next_position)
 
     @torch.inference_mode()
+    def expand(self, state: DecodeState, repeats: int, static: bool = False) -> None:
+        """Each row -> `repeats` consecutive copies, without recomputation.
+
+        With `static`, the prefix is copied into a preallocated StaticCache of `rows * repeats` rows and
+        `capacity` slots, reused across calls of the same shape: fixed tensor addresses for the whole decode
+        loop (what CUDA graph capture needs) and no allocation per step.
+        """
+        state.key_valid = state.key_valid.repeat_interleave(repeats, dim=0)
+        state.next_position = state.next_position.repeat_interleave(repeats, dim=0)
+        if not static:
+            state.cache.batch_repeat_interleave(repeats)
+            return
+        rows, capacity = state.key_valid.shape
+        cache = self._static_caches.get((rows, capacity))
+        if cache is None:
+            cache = StaticCache(config=self.language_model.config, max_cache_len=capacity)
+            self._static_caches = {(rows, capacity): cache}  # keep one shape: bounded memory
+        for source, target in zip(state.cache.layers, cache.layers, strict=True):
+            keys = source.keys.repeat_interleave(repeats, dim=0)
+            values = source.values.repeat_interleave(repeats, dim=0)
+            if not target.is_initialized:
+                target.lazy_initialization(keys, values)
+            target.keys[:, :, :state.length].copy_(keys)
+            target.values[:, :, :state.length].copy_(values)
+            target.cumulative_length.fill_(state.length)
+        state.cache = cache
+
+    @torch.inference_mode()
     def step(self, tokens: torch.Tensor, state: DecodeState) -> torch.Tensor:
         """Feed one token per row (rows, ) and return next-token logits (rows, V); advances `state`."""
         slot = state.length
@@ -109,10 +127,9 @@ class VLABackend:
         visible = state.key_valid if isinstance(state.cache, StaticCache) else state.key_valid[:, :slot + 1]
         mask = self._additive(visible[:, None, None, :])
         embeds = self.embed(tokens.to(self.device)[:, None])
-        cache_position = torch.tensor([slot], device=self.device)
         hidden = self.language_model(inputs_embeds=embeds, attention_mask=mask,
                                      position_ids=state.next_position[:, None], past_key_values=state.cache,
-                                     use_cache=True, cache_position=cache_position).last_hidden_state
+                                     use_cache=True).last_hidden_state
         state.length += 1
         state.next_position = state.next_position + 1
         return self.lm_head(hidden[:, -1]).float()

@@ -155,13 +155,17 @@ def load_bundle(name_or_path: str, device: str = "cpu", dtype: str = "float32") 
 
 
 def save_bundle(path: Path, spec: PolicySpec, model: PaliGemmaForConditionalGeneration, text_tokenizer,
-                action_tokenizer: ActionTokenizer) -> Path:
-    """Write a bundle directory that `load_bundle` reads back."""
+                action_tokenizer: ActionTokenizer, weights_dtype: str = "float32") -> Path:
+    """Write a bundle directory that `load_bundle` reads back.
+
+    weights_dtype: storage dtype of model.safetensors (float16 halves a shipped bundle); `load_bundle`
+    casts to whatever dtype is requested at load time (load_state_dict copies across dtypes).
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / POLICY_FILE).write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
     (path / CONFIG_FILE).write_text(model.config.to_json_string())
-    state = {k: v.detach().to(torch.float32).contiguous() for k, v in model.state_dict().items()
+    state = {k: v.detach().to(TORCH_DTYPES[weights_dtype]).contiguous() for k, v in model.state_dict().items()
              if k != "lm_head.weight"}
     save_file(state, str(path / WEIGHTS_FILE))
     save_text_tokenizer(text_tokenizer, path)
