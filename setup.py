@@ -10,7 +10,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
-    package_data={PACKAGE: ["policies/*/*", "policies/*/*/*", "data/*"]},
+    package_data={PACKAGE: ["policies/DEFAULT", "policies/*/*", "policies/*/*/*", "data/*", "tools/sim/*.xml"]},
     include_package_data=True,
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
