@@ -24,7 +24,9 @@ from mgselect_node.engine.result import SelectionResult, Timing
 from mgselect_node.errors import InputError, InvalidActionTokens
 from mgselect_node.model.backend import VLABackend
 from mgselect_node.model.bundle import PolicyBundle
+from mgselect_node.model.cuda_graph import GraphedDecodeStep
 from mgselect_node.model.images import preprocess_images
+from mgselect_node.model.memory import check_decode_memory
 from mgselect_node.model.tiny import image_tokens_per_camera
 from mgselect_node.tokenization.normalization import discretize_state
 from mgselect_node.tokenization.prompt import PromptBuilder
@@ -33,6 +35,9 @@ from mgselect_node.tokenization.text_tokenizer import EOS_ID
 # Static KV caches are sized in multiples of this many slots, so prompts of slightly different lengths reuse
 # one preallocated cache (and one captured graph) instead of allocating per call.
 STATIC_CAPACITY_BUCKET = 64
+# With the CUDA graph the host checks "all rows finished" only every this many steps, so the CPU can queue
+# steps ahead of the GPU; the extra steps after the end only append masked terminators (results unchanged).
+GRAPH_FINISHED_CHECK_EVERY = 4
 
 
 class _Timer:
@@ -51,13 +56,21 @@ class _Timer:
 
 
 class SelectionEngine:
-    """Runs one selection per call on a loaded bundle. Holds no per-call state between calls."""
+    """Runs one selection per call on a loaded bundle. Holds no per-call state between calls (only reusable
+    buffers: the static cache and the captured decode graph)."""
 
-    def __init__(self, bundle: PolicyBundle, static_cache: bool = False) -> None:
+    def __init__(self, bundle: PolicyBundle, static_cache: bool = False, cuda_graph: bool | None = None) -> None:
+        """cuda_graph: decode through GraphedDecodeStep (static buffers, replayed as a CUDA graph on CUDA, run
+        eagerly elsewhere: tests); None = whenever the cache is static on a CUDA device."""
         self.bundle = bundle
         self.spec = bundle.spec
         self.backend = VLABackend(bundle.model)
         self.static_cache = static_cache
+        self.cuda_graph = static_cache and self.backend.device.type == "cuda" if cuda_graph is None else cuda_graph
+        if self.cuda_graph and not static_cache:
+            raise ValueError("cuda_graph=True needs static_cache=True (the graph replays on fixed cache addresses)")
+        self._graph: GraphedDecodeStep | None = None
+        self._memory_checked: tuple[int, int] | None = None  # (rows, capacity) last found to fit
         self.prompts = PromptBuilder(
             bundle.text_tokenizer, bundle.spec.prompt_format,
             image_tokens=image_tokens_per_camera(bundle.model.config) * len(bundle.spec.camera_names))
@@ -95,8 +108,9 @@ class SelectionEngine:
 
     # ------------------------------------------------------------------ main entry
     def select(self, images: Sequence[np.ndarray], state: np.ndarray, instruction: str,
-               config: SelectionConfig, trace: list | None = None) -> SelectionResult:
-        """Choose one action chunk. `trace`, if given, receives per-step (log P, log Q) for inspection."""
+               config: SelectionConfig, trace: list | None = None, fallback: bool = True) -> SelectionResult:
+        """Choose one action chunk. `trace`, if given, receives per-step (log P, log Q) for inspection.
+        fallback=False (benchmarks) skips the greedy re-run when no candidate decodes."""
         timer = _Timer(self.backend.device)
         timing = Timing()
         strategy = config.strategy
@@ -111,7 +125,7 @@ class SelectionEngine:
 
         tokens, lengths, kl, logprob = self.generate(pixels, prompts, n, temperature, config, trace, timer, timing)
         result = self._select(tokens, lengths, kl, logprob, strategy, mask_mode, config.aggregation)
-        if not result.valid and strategy != "greedy":
+        if fallback and not result.valid and strategy != "greedy":
             greedy = self.select(images, state, instruction, config.replace(strategy="greedy"))
             result.fallback = greedy.valid
             result.chunk, result.valid = greedy.chunk, greedy.valid
@@ -136,12 +150,22 @@ class SelectionEngine:
         backend = self.backend
         budget = self._budget(config)
         reference = len(prompts) == 2
-        image_embeds = backend.encode_images(torch.from_numpy(pixels))
         capacity = max(len(p) for p in prompts) + budget + 1
         if self.static_cache:  # round up so that calls share one preallocated cache shape
             capacity = -(-capacity // STATIC_CAPACITY_BUCKET) * STATIC_CAPACITY_BUCKET
+        rows = n * len(prompts)
+        if self._graph is not None and self._graph.shape != (rows, capacity):
+            self._graph = None  # release the old cache (the graph holds it) before a new one is allocated
+        self._check_memory(n, len(prompts), capacity)
+        image_embeds = backend.encode_images(torch.from_numpy(pixels))
         logits, state = backend.prefill(prompts, image_embeds, capacity=capacity)
         backend.expand(state, n, static=self.static_cache)  # rows: [cond] * n (+ [ref] * n)
+        step, check_every = backend.step, 1
+        if self.cuda_graph:
+            if self._graph is None or self._graph.cache is not state.cache:
+                self._graph = GraphedDecodeStep(backend, state.cache, rows, capacity)
+            self._graph.bind(state)
+            step, check_every = self._graph.step, GRAPH_FINISHED_CHECK_EVERY
         logits = logits.repeat_interleave(n, dim=0)
         timing.prefill_ms = timer.lap()
 
@@ -170,11 +194,26 @@ class SelectionEngine:
             tokens[:, t] = torch.where(active, token, -1)
             lengths += is_action.long()
             finished |= active & (token == EOS_ID)
-            if t + 1 == budget or bool(finished.all()):
+            if t + 1 == budget or ((t + 1) % check_every == 0 and bool(finished.all())):
                 break
-            logits = backend.step(torch.cat([token, token]) if reference else token, state)
+            logits = step(torch.cat([token, token]) if reference else token, state)
         timing.decode_ms = timer.lap()
         return (tokens.cpu().numpy(), lengths.cpu().numpy(), kl.cpu().numpy(), logprob.cpu().numpy())
+
+    def _check_memory(self, n: int, prompt_rows: int, capacity: int) -> None:
+        """On CUDA, fail before any work when n candidates do not fit (once per shape: the first call is the
+        configure-time warm-up). Raises InsufficientMemoryError naming the largest n that fits."""
+        backend = self.backend
+        if backend.device.type != "cuda" or self._memory_checked == (n * prompt_rows, capacity):
+            return
+        check_decode_memory(self.bundle.model.config, n, prompt_rows, capacity, backend.dtype, backend.device,
+                            held_bytes=backend.static_cache_bytes())
+        self._memory_checked = (n * prompt_rows, capacity)
+
+    def forbid_terminator(self) -> None:
+        """Benchmarks only: never sample the terminator, so with restrict_to_action_tokens every candidate
+        decodes exactly the token budget (fixed-length latency measurements)."""
+        self._allowed[EOS_ID] = False
 
     def _sample(self, logits: torch.Tensor, temperature: float, restrict: bool,
                 generator: torch.Generator) -> torch.Tensor:

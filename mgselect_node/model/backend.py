@@ -125,14 +125,25 @@ class VLABackend:
         slot = state.length
         state.key_valid[:, slot] = True
         visible = state.key_valid if isinstance(state.cache, StaticCache) else state.key_valid[:, :slot + 1]
-        mask = self._additive(visible[:, None, None, :])
-        embeds = self.embed(tokens.to(self.device)[:, None])
-        hidden = self.language_model(inputs_embeds=embeds, attention_mask=mask,
-                                     position_ids=state.next_position[:, None], past_key_values=state.cache,
-                                     use_cache=True).last_hidden_state
+        logits = self.decode_logits(tokens.to(self.device), visible, state.next_position, state.cache)
         state.length += 1
         state.next_position = state.next_position + 1
+        return logits
+
+    def decode_logits(self, tokens: torch.Tensor, visible: torch.Tensor, positions: torch.Tensor,
+                      cache: DynamicCache | StaticCache) -> torch.Tensor:
+        """The forward of one decode step, (rows,) tokens -> (rows, V) float32 logits; no host sync inside, so
+        it can be captured as a CUDA graph (model/cuda_graph.py) when `cache` is static."""
+        mask = self._additive(visible[:, None, None, :])
+        hidden = self.language_model(inputs_embeds=self.embed(tokens[:, None]), attention_mask=mask,
+                                     position_ids=positions[:, None], past_key_values=cache,
+                                     use_cache=True).last_hidden_state
         return self.lm_head(hidden[:, -1]).float()
+
+    def static_cache_bytes(self) -> int:
+        """Device bytes held by the preallocated static cache (reused or released by the next expand)."""
+        return sum(t.numel() * t.element_size() for cache in self._static_caches.values()
+                   for layer in cache.layers if layer.is_initialized for t in (layer.keys, layer.values))
 
     def _additive(self, allowed: torch.Tensor) -> torch.Tensor:
         """Boolean 'may attend' -> additive float mask (works for eager and SDPA attention alike)."""
