@@ -105,6 +105,10 @@ class RuntimeConfig(_Validated):
     dtype: str = param("float32", choices=DTYPES, read_only=True, description="model weights dtype")
     static_cache: bool = param(False, read_only=True,
                                description="preallocated KV cache (needed for CUDA graphs); same results")
+    cpu_threads: int = param(0, low=0, high=256, read_only=True,
+                             description="torch threads for CPU inference; 0 = torch's default (all cores). Use 1 "
+                                         "when other processes share a small machine: oversubscribed threads "
+                                         "are many times slower")
 
     def check(self) -> None:
         if not (self.device == "cpu" or self.device.startswith("cuda")):

@@ -6,6 +6,9 @@ from mgselect_node.ros.dds_env import use_loopback
 
 use_loopback()
 os.environ.setdefault("MUJOCO_GL", "egl")
+# One torch/OpenMP thread per process: the suite runs node and replay processes beside the test process on
+# a 2-core machine, and oversubscribed OpenMP threads make CPU inference 10-50x slower.
+os.environ["OMP_NUM_THREADS"] = "1"
 
 import pytest  # noqa: E402
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from mgselect_node.config import ConfigError, SelectionConfig
 from mgselect_node.engine.engine import SelectionEngine
@@ -64,6 +65,9 @@ class Policy:
 
 
 def load_policy(name_or_path: str = "default", device: str = "cpu", dtype: str = "float32",
-                static_cache: bool = False) -> Policy:
-    """Load a policy bundle (a directory or a built-in name such as 'default') onto `device`."""
+                static_cache: bool = False, cpu_threads: int = 0) -> Policy:
+    """Load a policy bundle (a directory or a built-in name such as 'default') onto `device`.
+    cpu_threads > 0 sets torch's (process-wide) intra-op thread count."""
+    if cpu_threads:
+        torch.set_num_threads(cpu_threads)
     return Policy(load_bundle(name_or_path, device=device, dtype=dtype), static_cache=static_cache)

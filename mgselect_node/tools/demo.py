@@ -1,11 +1,15 @@
-"""`mgselect demo`: the main job, one shot: load the bundled policy, run MG-Select on a bundled
-observation, and show every candidate, its score, the selected chunk and where the time went."""
+"""`mgselect demo`: the main job.
+
+Default: the closed loop (tools/sim_demo.py): simulated arm + MG-Select node over DDS for a few episodes.
+`--one-shot`: load the bundled policy, run MG-Select once on a bundled observation, and show every candidate,
+its score, the selected chunk and where the time went."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -14,6 +18,7 @@ from mgselect_node.engine.policy import Policy, load_policy
 from mgselect_node.engine.result import SelectionResult
 
 OBSERVATION_FILE = "demo_observation.npz"
+DEMO_EPISODES = 3
 
 
 def bundled_observation(policy: Policy) -> tuple[list[np.ndarray], np.ndarray, str]:
@@ -58,8 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=SelectionConfig().temperature)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON instead")
+    parser.add_argument("--json", action="store_true", help="one-shot: print the result as JSON instead")
+    parser.add_argument("--one-shot", action="store_true", help="one selection on a bundled observation, no ROS")
+    parser.add_argument("--episodes", type=int, default=DEMO_EPISODES, help="closed loop: episodes to run")
+    parser.add_argument("--out", type=Path, default=Path("out/demo"), help="closed loop: bag, sheet, summary")
     args = parser.parse_args(argv)
+    if not args.one_shot:
+        from mgselect_node.tools.sim_demo import run
+
+        return run(args.episodes, args.out, args.policy, args.num_candidates, args.mask_mode, args.strategy,
+                   args.seed)
 
     policy = load_policy(args.policy, device=args.device)
     print(f"policy {policy.spec.name} ({policy.bundle.path}): {policy.spec.description}")

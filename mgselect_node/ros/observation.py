@@ -1,0 +1,182 @@
+"""Latest camera frames + joint positions -> one synchronized observation, or a reason why there is none.
+
+Kept free of rclpy so the live node and offline rosbag replay assemble observations identically. Callbacks
+write into an ObservationBuffer from executor threads; the inference worker calls `assemble` with the node
+clock's "now". Joint states are merged per joint name (robots may publish arm and gripper separately), each
+joint keeping its own stamp, and are always picked by name, never by index.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Why an observation is not usable; also the StepOutcome.status values for these cases.
+WAITING = "waiting"          # a part has never arrived
+STALE = "stale"              # a part is older than max_observation_age
+UNSYNCED = "unsynced"        # parts are further apart than sync_slop
+INPUT_ERROR = "input_error"  # the latest message of a part was malformed (bad encoding, size, corrupt data)
+JOINT_ERROR = "joint_error"  # missing joint or NaN / inf position
+JOINT_STATES_KEY = "joint_states"   # Observation.stamps key of the joint state part
+
+
+class ObservationUnavailable(Exception):
+    """No usable observation right now; `kind` is one of the constants above, the message says why."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class Frame:
+    rgb: np.ndarray | None     # None when the latest message from this camera was malformed
+    stamp_s: float
+    error: str = ""
+
+
+@dataclass
+class Observation:
+    """What one inference sees. `stamps` maps part label -> stamp used (camera labels, 'joint_states')."""
+
+    images: list[np.ndarray]
+    state: np.ndarray                      # (J,) float64, in the configured joint order
+    stamps: dict[str, float]
+    age_s: float                           # now - oldest stamp
+    spread_s: float                        # newest - oldest stamp
+
+
+@dataclass
+class _JointEntry:
+    position: float
+    stamp_s: float
+
+
+@dataclass
+class BufferCounters:
+    """Monotonic counters for diagnostics and soak tests."""
+
+    frames: list[int] = field(default_factory=list)
+    joint_states: int = 0
+    input_errors: int = 0
+
+
+class ObservationBuffer:
+    """Thread-safe latest-value store. Nothing queues: a new frame replaces the previous one."""
+
+    def __init__(self, num_cameras: int) -> None:
+        self._lock = threading.Lock()
+        self._frames: list[Frame | None] = [None] * num_cameras
+        self._joints: dict[str, _JointEntry] = {}
+        self._joint_error = ""
+        self.counters = BufferCounters(frames=[0] * num_cameras)
+
+    @property
+    def num_cameras(self) -> int:
+        return len(self._frames)
+
+    def resize(self, num_cameras: int) -> None:
+        """Camera list changed: forget all frames (they may belong to other topics now)."""
+        with self._lock:
+            self._frames = [None] * num_cameras
+            self.counters.frames = [0] * num_cameras
+
+    def put_frame(self, camera: int, rgb: np.ndarray, stamp_s: float) -> None:
+        with self._lock:
+            self._check_camera(camera)
+            self._frames[camera] = Frame(rgb, stamp_s)
+            self.counters.frames[camera] += 1
+
+    def put_frame_error(self, camera: int, message: str, stamp_s: float) -> None:
+        """The latest message from `camera` was malformed: the camera has no usable frame until a good one."""
+        with self._lock:
+            self._check_camera(camera)
+            self._frames[camera] = Frame(None, stamp_s, message)
+            self.counters.frames[camera] += 1
+            self.counters.input_errors += 1
+
+    def put_joint_state(self, names: Sequence[str], positions: Sequence[float], stamp_s: float) -> None:
+        """Merge one JointState by name. A malformed message (length mismatch) is remembered as the error."""
+        with self._lock:
+            self.counters.joint_states += 1
+            if len(names) != len(positions):
+                self._joint_error = (f"joint state has {len(names)} names but {len(positions)} positions; "
+                                     "expected one position per name")
+                self.counters.input_errors += 1
+                return
+            self._joint_error = ""
+            for name, pos in zip(names, positions, strict=True):
+                self._joints[name] = _JointEntry(float(pos), stamp_s)
+
+    def known_joints(self) -> list[str]:
+        with self._lock:
+            return sorted(self._joints)
+
+    def clear(self) -> None:
+        """Forget everything (e.g. on deactivate) so old data can never be used after re-activation."""
+        with self._lock:
+            self._frames = [None] * len(self._frames)
+            self._joints.clear()
+            self._joint_error = ""
+
+    def assemble(self, now_s: float, joint_names: Sequence[str], max_age_s: float, sync_slop_s: float,
+                 camera_labels: Sequence[str] | None = None) -> Observation:
+        """The usable observation at `now_s`, or ObservationUnavailable naming the first problem found."""
+        labels = list(camera_labels) if camera_labels else [f"camera {i}" for i in range(self.num_cameras)]
+        with self._lock:
+            frames = list(self._frames)
+            joints = {n: self._joints.get(n) for n in joint_names}
+            joint_error = self._joint_error
+            known = sorted(self._joints)
+        stamps: dict[str, float] = {}
+        images: list[np.ndarray] = []
+        for label, frame in zip(labels, frames, strict=True):
+            if frame is None:
+                raise ObservationUnavailable(WAITING, f"no frame received yet from {label}")
+            if frame.rgb is None:
+                raise ObservationUnavailable(INPUT_ERROR, f"{label}: {frame.error}")
+            stamps[label] = frame.stamp_s
+            images.append(frame.rgb)
+        if joint_error:
+            raise ObservationUnavailable(INPUT_ERROR, joint_error)
+        missing = [n for n, e in joints.items() if e is None]
+        if missing:
+            if not known:
+                raise ObservationUnavailable(WAITING, "no joint state received yet")
+            raise ObservationUnavailable(
+                JOINT_ERROR, f"joint state is missing joint(s) {missing} (received: {known})")
+        bad = [n for n, e in joints.items() if e is not None and not math.isfinite(e.position)]
+        if bad:
+            raise ObservationUnavailable(JOINT_ERROR, f"joint state has NaN/inf position for {bad}")
+        entries = [e for e in joints.values() if e is not None]
+        lagging = [n for n, e in joints.items() if e is not None and now_s - e.stamp_s > max_age_s]
+        if lagging and len(lagging) < len(entries):
+            oldest_age = max(now_s - e.stamp_s for e in entries)
+            raise ObservationUnavailable(
+                JOINT_ERROR, f"joint(s) {lagging} missing from recent joint states: last received "
+                             f"{oldest_age:.3f} s ago > max_observation_age {max_age_s:.3f} s")
+        state = np.array([e.position for e in entries], dtype=np.float64)
+        stamps[JOINT_STATES_KEY] = min(e.stamp_s for e in entries)
+        for label, stamp in stamps.items():
+            age = now_s - stamp
+            if age > max_age_s:
+                raise ObservationUnavailable(
+                    STALE, f"{label} is stale: {age:.3f} s old > max_observation_age {max_age_s:.3f} s")
+            if -age > max_age_s:  # e.g. /clock jumped back (bag loop): the data belongs to another time
+                raise ObservationUnavailable(
+                    STALE, f"{label} is stamped {-age:.3f} s in the future (> max_observation_age "
+                           f"{max_age_s:.3f} s): did the clock jump back?")
+        oldest, newest = min(stamps.values()), max(stamps.values())
+        if newest - oldest > sync_slop_s:
+            raise ObservationUnavailable(
+                UNSYNCED, f"observation parts are {newest - oldest:.3f} s apart > sync_slop {sync_slop_s:.3f} s "
+                          f"(stamps: { {k: round(v, 3) for k, v in stamps.items()} })")
+        return Observation(images, state, stamps, age_s=max(0.0, now_s - oldest), spread_s=newest - oldest)
+
+    def _check_camera(self, camera: int) -> None:
+        if not 0 <= camera < len(self._frames):
+            raise IndexError(f"camera index {camera} out of range: {len(self._frames)} camera(s) configured")
