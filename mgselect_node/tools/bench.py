@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -26,12 +27,13 @@ from mgselect_node.config import SelectionConfig
 from mgselect_node.engine.policy import Policy, load_policy
 from mgselect_node.model.images import preprocess_images
 from mgselect_node.tokenization.text_tokenizer import EOS_ID, PAD_ID
+from mgselect_node.tools.demo import bundled_observation
 
 SWEEP_N = (1, 2, 4, 8, 16)
 REFERENCE_N = 4
-INSTRUCTION = "pick up the red cube"
 REPEATS = {"quick": (1, 3), "full": (2, 10)}  # (warm-up runs, measured runs)
 CAMERA_SHAPE = (480, 640, 3)
+SYNTHETIC_INSTRUCTION = "pick up the red cube"
 
 
 def median_ms(fn: Callable[[], object], warmup: int, repeats: int) -> float:
@@ -45,12 +47,20 @@ def median_ms(fn: Callable[[], object], warmup: int, repeats: int) -> float:
     return statistics.median(samples)
 
 
-def observation(policy: Policy, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
-    """A 640x480 frame per camera and a mid-range state."""
+def synthetic_observation(policy: Policy, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
+    """A random 640x480 frame per camera and a mid-range state: for policies of any shape (GPU presets)."""
     rng = np.random.default_rng(seed)
     images = [rng.integers(0, 256, CAMERA_SHAPE, dtype=np.uint8) for _ in policy.spec.camera_names]
     q01, q99 = np.asarray(policy.spec.state_q01), np.asarray(policy.spec.state_q99)
     return images, q01 + (q99 - q01) * rng.uniform(0.3, 0.7, q01.shape)
+
+
+def observation(policy: Policy) -> tuple[list[np.ndarray], np.ndarray, str]:
+    """The bundled demo observation (a simulator frame) scaled up to a 640x480 camera frame, so the numbers
+    include realistic preprocessing and the policy sees an in-distribution scene."""
+    images, state, instruction = bundled_observation(policy)
+    height, width = CAMERA_SHAPE[:2]
+    return [cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR) for image in images], state, instruction
 
 
 def _reference_log_q(policy: Policy, pixels: torch.Tensor, masked: list[int], rows: list[list[int]]
@@ -73,10 +83,10 @@ def _reference_log_q(policy: Policy, pixels: torch.Tensor, masked: list[int], ro
             for i, row in enumerate(rows)]
 
 
-def naive_mg_select(policy: Policy, images, state, config: SelectionConfig) -> list[float]:
+def naive_mg_select(policy: Policy, images, state, instruction: str, config: SelectionConfig) -> list[float]:
     """The obvious implementation: per candidate its own prefill, decode and reference pass."""
     engine = policy.engine
-    cond, masked = engine.build_prompts(engine.check_state(state), INSTRUCTION, config.mask_mode)
+    cond, masked = engine.build_prompts(engine.check_state(state), instruction, config.mask_mode)
     pixels = preprocess_images(images, policy.spec.camera_names, policy.spec.image_size)
     scores = []
     for i in range(config.num_candidates):
@@ -90,10 +100,11 @@ def naive_mg_select(policy: Policy, images, state, config: SelectionConfig) -> l
     return scores
 
 
-def hf_generate_mg_select(policy: Policy, images, state, config: SelectionConfig) -> list[float]:
+def hf_generate_mg_select(policy: Policy, images, state, instruction: str, config: SelectionConfig
+                          ) -> list[float]:
     """transformers' generate for the N samples, then one batched teacher-forced reference pass."""
     engine, model = policy.engine, policy.bundle.model
-    cond, masked = engine.build_prompts(engine.check_state(state), INSTRUCTION, config.mask_mode)
+    cond, masked = engine.build_prompts(engine.check_state(state), instruction, config.mask_mode)
     pixels = torch.from_numpy(preprocess_images(images, policy.spec.camera_names, policy.spec.image_size))
     budget = config.max_action_tokens or policy.spec.max_action_tokens
     torch.manual_seed(config.seed)
@@ -116,21 +127,21 @@ def hf_generate_mg_select(policy: Policy, images, state, config: SelectionConfig
 
 def run(policy: Policy, quick: bool, config: SelectionConfig) -> dict:
     warmup, repeats = REPEATS["quick" if quick else "full"]
-    images, state = observation(policy)
+    images, state, instruction = observation(policy)
 
     def timed(fn: Callable[[], object]) -> float:
         return round(median_ms(fn, warmup, repeats), 3)
 
     timings: dict[str, float] = {}
-    timings["greedy"] = timed(lambda: policy.select(images, state, INSTRUCTION, config.replace(strategy="greedy")))
+    timings["greedy"] = timed(lambda: policy.select(images, state, instruction, config.replace(strategy="greedy")))
     for n in SWEEP_N:
         timings[f"mg_select_n{n}"] = timed(
-            lambda n=n: policy.select(images, state, INSTRUCTION, config.replace(num_candidates=n)))
+            lambda n=n: policy.select(images, state, instruction, config.replace(num_candidates=n)))
     ref = config.replace(num_candidates=REFERENCE_N)
-    timings[f"naive_mg_select_n{REFERENCE_N}"] = timed(lambda: naive_mg_select(policy, images, state, ref))
+    timings[f"naive_mg_select_n{REFERENCE_N}"] = timed(lambda: naive_mg_select(policy, images, state, instruction, ref))
     timings[f"hf_generate_mg_select_n{REFERENCE_N}"] = timed(
-        lambda: hf_generate_mg_select(policy, images, state, ref))
-    sample = policy.select(images, state, INSTRUCTION, ref)
+        lambda: hf_generate_mg_select(policy, images, state, instruction, ref))
+    sample = policy.select(images, state, instruction, ref)
     mg4 = timings[f"mg_select_n{REFERENCE_N}"]
     return {
         "policy": policy.spec.name,

@@ -48,7 +48,8 @@ from mgselect_node.model.memory import GIB
 from mgselect_node.model.tiny import PRESETS, ModelDims, build_config
 from mgselect_node.tokenization.normalization import QuantileNormalizer
 from mgselect_node.tokenization.text_tokenizer import build_text_tokenizer
-from mgselect_node.tools.bench import INSTRUCTION, naive_mg_select, observation
+from mgselect_node.tools.bench import SYNTHETIC_INSTRUCTION as INSTRUCTION
+from mgselect_node.tools.bench import naive_mg_select, synthetic_observation
 
 # PaliGemma's vocabulary (text + 1024 location + 128 segmentation tokens): its lm_head is ~0.5 B of the 2.9 B
 # parameters and is read at every decode step, so the preset keeps it. Other presets: text + action ids.
@@ -191,7 +192,7 @@ def run(policy: Policy, naive_policy: Policy, *, tokens: Sequence[int], sweep: S
             other.engine.forbid_terminator()
     policy.engine.forbid_terminator()
     config = config.replace(restrict_to_action_tokens=True)
-    images, state = observation(policy)
+    images, state = synthetic_observation(policy)
     weight_bytes = decode_weight_bytes(policy.bundle.model)
     bandwidth = copy_bandwidth(device, copy_bytes)
     floor_step_ms = weight_bytes / bandwidth * MS_PER_S
@@ -236,7 +237,8 @@ def run(policy: Policy, naive_policy: Policy, *, tokens: Sequence[int], sweep: S
     naive_cfg = config.replace(strategy="mg_select", num_candidates=REFERENCE_N, max_action_tokens=longest)
     naive_name = f"naive_mg_select_n{REFERENCE_N}_{longest}tok"
     chunk_ms[naive_name] = _median(
-        measure(lambda: naive_mg_select(naive_policy, images, state, naive_cfg), device, warmup, repeats))
+        measure(lambda: naive_mg_select(naive_policy, images, state, INSTRUCTION, naive_cfg), device, warmup,
+                repeats))
     print(f"  {naive_name}: {chunk_ms[naive_name]:.1f} ms/chunk", flush=True)
 
     report: dict = {

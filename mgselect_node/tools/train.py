@@ -162,6 +162,21 @@ def load_dataset(path: str | Path, max_episodes: int = 0) -> Dataset:
                    source=f"{Path(path).name} ({len(episodes)} episodes, {dim} joints)")
 
 
+def mirrored(dataset: Dataset, joints: Sequence[str]) -> Dataset:
+    """The dataset plus its mirror image: every image flipped left-right, the named joints negated in state
+    and action. Exact for a scene symmetric about the camera's vertical plane (tools/sim: the camera sits in
+    the x-z plane, so flipping the image = mirroring y, which negates the base yaw `joint1`). Doubles the
+    number of distinct target layouts, the thing a 100-demo policy is shortest of."""
+    unknown = [j for j in joints if j not in dataset.joint_names]
+    if unknown:
+        raise InputError(f"--mirror-joints {list(joints)}: {unknown} not in the dataset's {dataset.joint_names}")
+    sign = np.array([-1.0 if name in joints else 1.0 for name in dataset.joint_names])
+    flipped = [Episode(images=np.ascontiguousarray(ep.images[:, :, :, ::-1]), states=ep.states * sign,
+                       actions=ep.actions * sign, instruction=ep.instruction) for ep in dataset.episodes]
+    return replace(dataset, episodes=dataset.episodes + flipped,
+                   source=f"{dataset.source} + mirror ({', '.join(joints)} negated)")
+
+
 def action_chunks(actions: np.ndarray, horizon: int) -> np.ndarray:
     """(T, D) -> (T, horizon, D): chunk t = actions[t:t+horizon], padded with the last action."""
     t = len(actions)
@@ -734,6 +749,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--drop-distractors", type=float, default=0.0, metavar="P",
                         help="simulator datasets: with probability P per sample paint over every pad but the "
                              "named one (a first-order signal for finding pads by colour)")
+    parser.add_argument("--mirror-joints", default="", metavar="J1,J2",
+                        help="add every episode mirrored left-right with these joints negated (tools/sim: "
+                             "joint1); only for scenes symmetric about the camera's vertical plane")
     parser.add_argument("--name", default="", help="policy name in policy.yaml (default: OUT's basename)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     parser.add_argument("--discard-checkpoint", action="store_true",
@@ -756,6 +774,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              color_swap=args.color_swap, drop_distractors=args.drop_distractors,
                              name=args.name, progress=not args.no_progress)
         dataset = load_dataset(args.data, args.max_episodes)
+        if args.mirror_joints:
+            dataset = mirrored(dataset, [j.strip() for j in args.mirror_joints.split(",") if j.strip()])
         trainer = train(dataset, config, resume=args.resume, keep_checkpoint=not args.discard_checkpoint)
     except InputError as exc:
         print(f"mgselect train: {exc}", file=sys.stderr)

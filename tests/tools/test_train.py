@@ -207,3 +207,18 @@ def test_distractor_removal_keeps_only_the_named_pad():
     np.testing.assert_array_equal(out[1, 1], swap.palette[0])
     np.testing.assert_array_equal(out[4, 4], swap.background)
     assert swap.target("touch the blue pad") == 2 and swap.target("wave hello") is None
+
+
+def test_mirror_doubles_episodes_with_flipped_images_and_negated_joints():
+    from mgselect_node.tools.train import mirrored
+
+    data = synthetic_dataset(episodes=2)
+    both = mirrored(data, ["j1"])
+    assert len(both.episodes) == 4 and "mirror" in both.source
+    original, flipped = both.episodes[0], both.episodes[2]
+    np.testing.assert_array_equal(flipped.images, original.images[:, :, :, ::-1])
+    np.testing.assert_allclose(flipped.states[:, 0], -original.states[:, 0])
+    np.testing.assert_allclose(flipped.actions[:, 1:], original.actions[:, 1:])
+    assert flipped.instruction == original.instruction
+    with pytest.raises(InputError, match="mirror-joints"):
+        mirrored(data, ["elbow"])
