@@ -482,13 +482,14 @@ class TrainConfig:
     weights_dtype: str = "float16"
     color_swap: float = 0.0
     drop_distractors: float = 0.0
+    mirror_joints: list[str] = field(default_factory=list)
     log_every: int = DEFAULT_LOG_EVERY
     name: str = ""
     progress: bool = True
 
     # Changing these between a checkpoint and --resume would silently train a different model.
     RESUME_KEYS = ("batch", "lr", "seed", "dropout", "horizon", "fast_vocab", "dims", "schedule", "action_mode",
-                   "color_swap", "drop_distractors")
+                   "color_swap", "drop_distractors", "mirror_joints")
 
     def __post_init__(self) -> None:
         check_dropout(self.dropout)
@@ -686,6 +687,8 @@ def resume_trainer(dataset: Dataset, config: TrainConfig) -> Trainer:
 
 def train(dataset: Dataset, config: TrainConfig, resume: bool = False, keep_checkpoint: bool = True) -> Trainer:
     """Train and write the bundle to config.out; returns the trainer (model, history, timings)."""
+    if config.mirror_joints:
+        dataset = mirrored(dataset, config.mirror_joints)
     trainer = resume_trainer(dataset, config) if resume else new_trainer(dataset, config)
     if trainer.step >= config.steps:
         raise InputError(f"checkpoint is at step {trainer.step}, nothing to do for --steps {config.steps}")
@@ -772,10 +775,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                              dims=args.dims, schedule=args.schedule, action_mode=args.action_mode,
                              checkpoint_every=args.checkpoint_every, weights_dtype=args.weights_dtype,
                              color_swap=args.color_swap, drop_distractors=args.drop_distractors,
+                             mirror_joints=[j.strip() for j in args.mirror_joints.split(",") if j.strip()],
                              name=args.name, progress=not args.no_progress)
         dataset = load_dataset(args.data, args.max_episodes)
-        if args.mirror_joints:
-            dataset = mirrored(dataset, [j.strip() for j in args.mirror_joints.split(",") if j.strip()])
         trainer = train(dataset, config, resume=args.resume, keep_checkpoint=not args.discard_checkpoint)
     except InputError as exc:
         print(f"mgselect train: {exc}", file=sys.stderr)
