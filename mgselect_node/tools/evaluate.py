@@ -51,6 +51,7 @@ WILSON_Z = 1.959963984540054  # 95 % two-sided
 SEED_STRIDE = 1000            # sampling seed = episode seed * stride + inference index (mod 2^31)
 SEED_MODULUS = 2**31
 RESULTS_MD, RESULTS_JSON, PLOT_PNG = "results.md", "results.json", "success.png"
+PLOT_NUDGE = 0.04             # log2 units between the families' markers at the same N
 
 
 @dataclass(frozen=True)
@@ -333,7 +334,7 @@ def plot(summaries: Sequence[CellSummary], path: Path, title: str) -> Path:
     families = list(dict.fromkeys(s.family for s in summaries))
     counts = sorted({s.num_candidates for s in summaries})
     single = [s for s in summaries if s.family == "sample" and s.num_candidates == 1]
-    for family in families:
+    for index, family in enumerate(families):
         rows = sorted((s for s in summaries if s.family == family), key=lambda s: s.num_candidates)
         if family.startswith(("likelihood", "mg_select")):
             rows = single + rows  # their N=1 is the single-sample cell
@@ -345,7 +346,8 @@ def plot(summaries: Sequence[CellSummary], path: Path, title: str) -> Path:
             ax.axhline(y[0], linestyle="--" if family == "greedy" else ":", color="k" if family == "greedy"
                        else "grey", label=f"{family} ({y[0]:.0%})")
             continue
-        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=family)
+        nudge = 2.0 ** (PLOT_NUDGE * (index - (len(families) - 1) / 2))  # keep error bars apart
+        ax.errorbar(np.asarray(x) * nudge, y, yerr=err, marker="o", capsize=3, label=family)
     ax.set_xscale("log", base=2)
     ax.set_xticks(counts or [1])
     ax.set_xticklabels([str(c) for c in counts] or ["1"])
@@ -457,9 +459,20 @@ def probe_selection(settings: EvalSettings, scenes: int, num_candidates: int, ma
         "greedy_error_m": float(np.mean(greedy_errors)) if greedy_errors else float("nan"),
         "error_m": {m: {r: float(np.mean(v)) if v else float("nan") for r, v in rules.items()}
                     for m, rules in errors.items()},
+        # Paired with the same observation's first valid candidate: mean difference and its standard error.
+        "error_vs_first_m": {m: {r: _paired(v, rules["first (sample)"]) for r, v in rules.items()}
+                             for m, rules in errors.items()},
         "mean_token_kl": {m: float(np.mean(v)) if v else float("nan") for m, v in token_kl.items()},
         "mean_score_std": {m: float(np.mean(v)) if v else float("nan") for m, v in score_spread.items()},
     }
+
+
+def _paired(values: Sequence[float], reference: Sequence[float]) -> tuple[float, float]:
+    """Mean of values - reference and its standard error (nan for fewer than two pairs)."""
+    diff = np.asarray(values) - np.asarray(reference)
+    if diff.size < 2:
+        return float("nan"), float("nan")
+    return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(diff.size))
 
 
 def probe_table(probe: dict) -> str:
@@ -471,8 +484,14 @@ def probe_table(probe: dict) -> str:
              + " | ".join(f"error: {r}" for r in PROBE_RULES) + " |",
              "|---|---:|---:|" + "---:|" * len(PROBE_RULES)]
     for mask, rules in probe["error_m"].items():
+        paired = probe["error_vs_first_m"][mask]
+        cells = [f"{rules[r] * 100:.2f} cm" + ("" if r == "first (sample)" else
+                 f" ({paired[r][0] * 100:+.2f} ± {paired[r][1] * 100:.2f})") for r in PROBE_RULES]
         lines.append(f"| {mask} | {probe['mean_token_kl'][mask]:.4f} | {probe['mean_score_std'][mask]:.3f} | "
-                     + " | ".join(f"{rules[r] * 100:.2f} cm" for r in PROBE_RULES) + " |")
+                     + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("(x ± y): paired difference from the first valid candidate of the same observation, ± its "
+                 "standard error; negative = the rule picked closer to the expert.")
     return "\n".join(lines)
 
 

@@ -22,15 +22,21 @@ bit-for-bit (same batches, same dropout draws). The final bundle is written to O
 `--weights-dtype`, float16 by default so a tiny bundle stays near 5 MB) with OUT/training.json (config,
 data summary, loss curve, time, peak RSS).
 
-Measured on the 2-core CI-class machine (no GPU), TINY dims (2.54 M parameters), batch 32, 16 image tokens,
-~75-token sequences: see README "Training" (numbers are filled in from OUT/training.json of the shipped
-bundles: seconds per step and peak RSS).
+Augmentations for the simulator task (off by default; tried, did not help, see the README section):
+`--color-swap P` permutes the pad colours in the image and the colour word together, `--drop-distractors P`
+paints over every pad but the named one, `--mirror-joints joint1` adds every episode mirrored left-right.
 
-Reproduce the shipped bundles (after `mgselect collect --episodes 60 --seed 0 --out data/sim-60`):
-    mgselect train --data data/sim-60 --out mgselect_node/policies/sim-vanilla --steps 3000 --seed 0 \\
-        --dropout text=0,state=0,both=0 --discard-checkpoint
-    mgselect train --data data/sim-60 --out mgselect_node/policies/sim-mgselect-star --steps 3000 --seed 0 \\
-        --dropout text=0.15,state=0.15,both=0.1 --discard-checkpoint
+Cost on this 2-core machine (no GPU), TINY dims (2.52 M parameters), batch 16, 16 image tokens, ~55-token
+sequences, `--threads 1` (the other core busy with a second training): 0.25 s/step, 3000 steps in 12.5 min,
+peak RSS 0.92 GB (1.35 GB with --color-swap, 2.2 GB with --mirror-joints; tiny96: 0.46 s/step, 2.2 GB).
+Two torch threads on a machine shared with other jobs were SLOWER (1.4-3 s/step at batch 32) than one.
+
+Reproduce the shipped bundles (dataset: 100 expert episodes, scene seeds 0..99):
+    mgselect collect --episodes 100 --seed 0 --out data/sim100
+    mgselect train --data data/sim100 --out mgselect_node/policies/sim-vanilla --steps 3000 --seed 0 \\
+        --dropout text=0,state=0,both=0 --threads 1 --discard-checkpoint
+    mgselect train --data data/sim100 --out mgselect_node/policies/sim-mgselect-star --steps 3000 --seed 0 \\
+        --dropout text=0.15,state=0.15,both=0.1 --threads 1 --discard-checkpoint
 """
 
 from __future__ import annotations
