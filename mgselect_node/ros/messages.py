@@ -7,7 +7,8 @@
     data[2]  inference index (the chunk's seed is the `seed` parameter + this index)
     data[3]  observation stamp: the newest camera frame's header stamp in seconds (which frame led here)
     data[4:] per-candidate scores, length layout.dim[0].size == number of candidates; -inf = did not decode.
-             mg_select: summed (or mean) KL(Q||P); likelihood: summed log-prob; greedy/sample: 0.
+             mg_select: summed (or mean) KL(Q||P); likelihood, greedy and sample: summed log-prob
+             (greedy and sample still execute the first valid candidate).
     layout.dim[0].label = "candidates:<strategy>:<mask_mode>" as the engine used them
                           (e.g. "candidates:mg_select:text"; mask_mode "none" for the baselines).
 """

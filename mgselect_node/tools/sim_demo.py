@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,9 +47,9 @@ def _params_file(directory: Path, policy: str, num_candidates: int, mask_mode: s
 
 
 def _spawn(args: list[str], log: Path) -> subprocess.Popen:
-    handle = log.open("w")
-    return subprocess.Popen([sys.executable, "-m", "mgselect_node.tools.cli", *args], stdout=handle,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    with log.open("w") as handle:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "mgselect_node.tools.cli", *args], stdout=handle,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -89,8 +90,6 @@ def run(episodes: int, out_dir: Path, policy: str, num_candidates: int, mask_mod
     out_dir.mkdir(parents=True, exist_ok=True)
     bag = out_dir / "demo_bag"
     if bag.exists():
-        import shutil
-
         shutil.rmtree(bag)
     tmp = Path(tempfile.mkdtemp(prefix="mgselect_demo_"))
     params = _params_file(tmp, policy, num_candidates, mask_mode, strategy)
