@@ -12,9 +12,14 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from mgselect_node.errors import MGSelectError
 from mgselect_node.tools.bag.bag_io import DEFAULT_STORAGE, STORAGES
+
+if TYPE_CHECKING:
+    from mgselect_node.tools.bag.recorder import MessageHook
 
 STATUS_PERIOD_S = 0.2
 
@@ -32,8 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def record(out_bag: str, topics: list[str], duration: float | None = None, storage: str = DEFAULT_STORAGE,
-           node_name: str = "mgselect_record", stop: threading.Event | None = None) -> dict[str, int]:
-    """Record until `duration` passes or `stop` is set; returns messages recorded per topic."""
+           node_name: str = "mgselect_record", stop: threading.Event | None = None,
+           hooks: Iterable[MessageHook] = ()) -> dict[str, int]:
+    """Record until `duration` passes or `stop` is set; returns messages recorded per topic.
+
+    `hooks` see every recorded message (e.g. to stop after enough of them)."""
     from mgselect_node.tools.bag.recorder import BagSink, TopicRecorder
     from mgselect_node.tools.bag.session import RosSession
 
@@ -41,7 +49,7 @@ def record(out_bag: str, topics: list[str], duration: float | None = None, stora
     sink = BagSink(out_bag, storage=storage)
     try:
         with RosSession(node_name) as session:
-            recorder = TopicRecorder(session.node, sink, topics)
+            recorder = TopicRecorder(session.node, sink, topics, hooks=hooks)
             deadline = None if duration is None else time.monotonic() + duration   # DDS is up from here
             try:
                 while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
