@@ -91,6 +91,10 @@ class SelectionConfig(_Validated):
     seed: int = param(0, low=0, high=2**31 - 1, description="base RNG seed; inference k uses seed + k")
     restrict_to_action_tokens: bool = param(
         True, description="sample only action tokens and the terminator (invalid text tokens never drawn)")
+    complete_chunks: bool = param(
+        True, description="decode only token sequences that make exactly one chunk (no token past horizon x dim "
+                          "values, terminator exactly there); implies restrict_to_action_tokens. Scores still "
+                          "use the model's unconstrained distributions")
     max_action_tokens: int = param(0, low=0, high=1024,
                                    description="decode budget in tokens; 0 = the policy bundle's default")
 

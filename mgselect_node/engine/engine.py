@@ -79,6 +79,13 @@ class SelectionEngine:
         allowed[layout.first_action_model_id:] = True
         allowed[EOS_ID] = True
         self._allowed = allowed.to(self.backend.device)
+        # complete_chunks: chunk values each model id adds; ids that are not action tokens never fit.
+        tokenizer = bundle.action_tokenizer
+        self._chunk_values = tokenizer.horizon * tokenizer.action_dim
+        values = torch.full((layout.vocab_size,), self._chunk_values + 1, dtype=torch.long)
+        per_action = torch.from_numpy(tokenizer.values_per_token())
+        values[[layout.to_model(k) for k in range(len(per_action))]] = per_action
+        self._token_values = values.to(self.backend.device)
         self._neg_inf = torch.tensor(float("-inf"), device=self.backend.device)
 
     # ------------------------------------------------------------------ inputs
@@ -176,9 +183,15 @@ class SelectionEngine:
         lengths = torch.zeros(n, dtype=torch.long, device=device)
         finished = torch.zeros(n, dtype=torch.bool, device=device)
         eos = torch.full((n,), EOS_ID, dtype=torch.long, device=device)
+        filled = torch.zeros(n, dtype=torch.long, device=device)  # chunk values decoded so far (complete_chunks)
         for t in range(budget):
             log_p = torch.log_softmax(logits[:n], dim=-1)
-            choice = self._sample(logits[:n], temperature, config.restrict_to_action_tokens, generator)
+            if config.complete_chunks:
+                allowed = self._token_values <= (self._chunk_values - filled)[:, None]
+                allowed[:, EOS_ID] = filled == self._chunk_values
+            else:
+                allowed = self._allowed if config.restrict_to_action_tokens else None
+            choice = self._sample(logits[:n], temperature, allowed, generator)
             active = ~finished
             token = torch.where(active, choice, eos)
             is_action = active & (token != EOS_ID)
@@ -193,6 +206,8 @@ class SelectionEngine:
                 trace.append((log_p.cpu(), None))
             tokens[:, t] = torch.where(active, token, -1)
             lengths += is_action.long()
+            if config.complete_chunks:
+                filled += torch.where(is_action, self._token_values[token], 0)
             finished |= active & (token == EOS_ID)
             if t + 1 == budget or ((t + 1) % check_every == 0 and bool(finished.all())):
                 break
@@ -211,15 +226,16 @@ class SelectionEngine:
         self._memory_checked = (n * prompt_rows, capacity)
 
     def forbid_terminator(self) -> None:
-        """Benchmarks only: never sample the terminator, so with restrict_to_action_tokens every candidate
-        decodes exactly the token budget (fixed-length latency measurements)."""
+        """Benchmarks only: never sample the terminator, so with restrict_to_action_tokens (and
+        complete_chunks off) every candidate decodes exactly the token budget (fixed-length latency)."""
         self._allowed[EOS_ID] = False
 
-    def _sample(self, logits: torch.Tensor, temperature: float, restrict: bool,
+    def _sample(self, logits: torch.Tensor, temperature: float, allowed: torch.Tensor | None,
                 generator: torch.Generator) -> torch.Tensor:
-        """Next token per row: argmax at tau=0, else a seeded draw from softmax(logits / tau)."""
-        if restrict:
-            logits = torch.where(self._allowed, logits, self._neg_inf)
+        """Next token per row among `allowed` (None = any): argmax at tau=0, else a seeded draw from
+        softmax(logits / tau)."""
+        if allowed is not None:
+            logits = torch.where(allowed, logits, self._neg_inf)
         if temperature == 0.0:
             return logits.argmax(dim=-1)
         probs = torch.softmax(logits / temperature, dim=-1)

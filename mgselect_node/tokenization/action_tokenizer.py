@@ -40,6 +40,10 @@ class ActionTokenizer(Protocol):
         """Raises InvalidActionTokens unless ids make exactly horizon x action_dim values."""
         ...
 
+    def values_per_token(self) -> np.ndarray:
+        """(vocab_size,) int64: how many chunk values each id expands into (decoding constrains on it)."""
+        ...
+
     def save(self, directory: str | Path) -> None: ...
 
 

@@ -57,6 +57,10 @@ class BinActionTokenizer:
     def action_dim(self) -> int:
         return self._action_dim
 
+    def values_per_token(self) -> np.ndarray:
+        """One value per id."""
+        return np.ones(self.n_bins, dtype=np.int64)
+
     @property
     def bin_width(self) -> float:
         return (NORMALIZED_HIGH - NORMALIZED_LOW) / self.n_bins

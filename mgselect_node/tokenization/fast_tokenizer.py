@@ -98,6 +98,10 @@ class FastActionTokenizer:
     def num_coefficients(self) -> int:
         return self._horizon * self._action_dim
 
+    def values_per_token(self) -> np.ndarray:
+        """Coefficients per id (a merged BPE token stands for several)."""
+        return np.array([len(piece) for piece in self._pieces], dtype=np.int64)
+
     # ------------------------------------------------------------------ fitting
     @classmethod
     def fit(

@@ -4,7 +4,10 @@ Variants (same observation, same decode budget, same seed):
 - greedy: one row, temperature 0;
 - mg_select N in {1, 2, 4, 8, 16}: shared prefill + lockstep decode of N conditioned + N reference rows;
 - naive mg_select N=4: each candidate pays its own prefill + decode, then its own teacher-forced reference pass;
-- hf_generate N=4: transformers `generate(num_return_sequences=N)`, then one batched teacher-forced reference.
+- hf_generate N=4: transformers `generate(num_return_sequences=N)`, then one batched teacher-forced reference;
+- greedy and mg_select N=4 at fixed length: no terminator, so every row decodes the whole budget. Chunks end
+  where the policy stops them, and greedy's chunk can be much longer or shorter than the sampled ones on a
+  given frame; the fixed-length ratio is the cost of N candidates + reference rows alone.
 Each number is the median over repeats after warm-up. `--ros` measures the node instead (tools/ros_bench.py).
 """
 
@@ -142,6 +145,13 @@ def run(policy: Policy, quick: bool, config: SelectionConfig) -> dict:
     timings[f"hf_generate_mg_select_n{REFERENCE_N}"] = timed(
         lambda: hf_generate_mg_select(policy, images, state, instruction, ref))
     sample = policy.select(images, state, instruction, ref)
+    greedy = policy.select(images, state, instruction, config.replace(strategy="greedy"))
+    # last: forbidding the terminator changes this policy's engine for good
+    policy.engine.forbid_terminator()
+    for name, cfg in (("greedy", config.replace(strategy="greedy")), (f"mg_select_n{REFERENCE_N}", ref)):
+        cfg = cfg.replace(complete_chunks=False, restrict_to_action_tokens=True)
+        timings[f"{name}_fixed_length"] = timed(
+            lambda cfg=cfg: policy.engine.select(images, state, instruction, cfg, fallback=False))
     mg4 = timings[f"mg_select_n{REFERENCE_N}"]
     return {
         "policy": policy.spec.name,
@@ -151,10 +161,14 @@ def run(policy: Policy, quick: bool, config: SelectionConfig) -> dict:
         "repeats": repeats, "warmup": warmup,
         "decode_budget_tokens": config.max_action_tokens or policy.spec.max_action_tokens,
         "valid_candidates_n4": int(sum(c is not None for c in sample.candidates)),
+        "decoded_tokens": {"greedy": max(map(len, greedy.tokens)),
+                           f"mg_select_n{REFERENCE_N}": max(map(len, sample.tokens))},
         "timings_ms": timings,
         "breakdown_mg_select_n4_ms": vars(sample.timing),
         "ratios": {
             "mg_select_n4_over_greedy": round(mg4 / timings["greedy"], 3),
+            "mg_select_n4_over_greedy_fixed_length": round(
+                timings[f"mg_select_n{REFERENCE_N}_fixed_length"] / timings["greedy_fixed_length"], 3),
             "naive_over_mg_select_n4": round(timings[f"naive_mg_select_n{REFERENCE_N}"] / mg4, 3),
             "hf_generate_over_mg_select_n4": round(timings[f"hf_generate_mg_select_n{REFERENCE_N}"] / mg4, 3),
         },
@@ -167,6 +181,8 @@ def print_table(report: dict) -> None:
     print(f"{'variant':<28}{'ms / chunk':>12}")
     for name, ms in report["timings_ms"].items():
         print(f"{name:<28}{ms:>12.1f}")
+    print("decoded tokens (longest candidate): "
+          + ", ".join(f"{k} {v}" for k, v in report["decoded_tokens"].items()))
     for name, value in report["ratios"].items():
         print(f"{name:<34}{value:>6.2f}")
 

@@ -191,7 +191,7 @@ def run(policy: Policy, naive_policy: Policy, *, tokens: Sequence[int], sweep: S
         if other is not None:
             other.engine.forbid_terminator()
     policy.engine.forbid_terminator()
-    config = config.replace(restrict_to_action_tokens=True)
+    config = config.replace(restrict_to_action_tokens=True, complete_chunks=False)
     images, state = synthetic_observation(policy)
     weight_bytes = decode_weight_bytes(policy.bundle.model)
     bandwidth = copy_bandwidth(device, copy_bytes)

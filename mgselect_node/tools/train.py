@@ -27,8 +27,8 @@ Augmentations for the simulator task (off by default; tried, did not help, see t
 paints over every pad but the named one, `--mirror-joints joint1` adds every episode mirrored left-right.
 
 Cost on this 2-core machine (no GPU), TINY dims (2.52 M parameters), batch 16, 16 image tokens, ~55-token
-sequences, `--threads 1` (the other core busy with a second training): 0.25 s/step, 3000 steps in 12.5 min,
-peak RSS 0.92 GB (1.35 GB with --color-swap, 2.2 GB with --mirror-joints; tiny96: 0.46 s/step, 2.2 GB).
+sequences, `--threads 1` (the other core busy with a second training): 0.18-0.20 s/step, 3000 steps in 9-10
+min, peak RSS 0.8 GB (1.27 GB with --color-swap, 2.2 GB with --mirror-joints; tiny96: 0.46 s/step, 2.2 GB).
 Two torch threads on a machine shared with other jobs were SLOWER (1.4-3 s/step at batch 32) than one.
 
 Reproduce the shipped bundles (dataset: 100 expert episodes, scene seeds 0..99):

@@ -91,7 +91,8 @@ def test_graph_matches_dynamic_with_early_terminators(fp32):
         budget = 40
         ended_early = False
         for seed in range(4):
-            config = SelectionConfig(num_candidates=4, temperature=HOT, seed=seed, max_action_tokens=budget)
+            config = SelectionConfig(num_candidates=4, temperature=HOT, seed=seed, max_action_tokens=budget,
+                                     complete_chunks=False)
             expected = dynamic.engine.select(images, state, INSTRUCTION, config, fallback=False)
             got = graph.engine.select(images, state, INSTRUCTION, config, fallback=False)
             _assert_same(expected, got, FP32_ATOL)

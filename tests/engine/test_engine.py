@@ -100,6 +100,28 @@ def test_invalid_candidates_are_never_selected(policy, observation):
     assert np.all(np.isneginf(result.scores))
 
 
+@pytest.mark.parametrize("strategy", ["greedy", "mg_select"])
+def test_complete_chunks_makes_every_candidate_decode(policy, observation, strategy):
+    """An untrained model rarely stops at exactly horizon x dim values; constrained decoding always does,
+    without changing the distributions the scores are computed from."""
+    images, state = observation
+    values = policy.bundle.action_tokenizer.values_per_token()
+    chunk_values = policy.spec.horizon * policy.spec.action_dim
+    config = SelectionConfig(strategy=strategy, num_candidates=6, temperature=1.0, seed=3,
+                             max_action_tokens=chunk_values)
+    free = policy.engine.select(images, state, INSTRUCTION, config.replace(complete_chunks=False), fallback=False)
+    assert not all(np.isfinite(free.scores))
+    trace: list = []
+    result = policy.engine.select(images, state, INSTRUCTION, config, trace=trace, fallback=False)
+    assert result.valid and all(np.isfinite(result.scores))
+    for i, tokens in enumerate(result.tokens):   # FAST ids
+        assert sum(values[t] for t in tokens) == chunk_values
+        assert result.candidates[i] is not None
+    if strategy == "mg_select":  # P at the first step is the model's, not the constrained one
+        log_p = brute_force_log_probs(policy, images, state, None, [])
+        np.testing.assert_allclose(trace[0][0][0].numpy(), log_p.numpy(), atol=1e-4)
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"num_candidates": 0}, "num_candidates"),
     ({"temperature": -1.0}, "temperature"),

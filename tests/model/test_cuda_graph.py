@@ -96,7 +96,8 @@ def test_early_terminators_and_the_every_k_finished_check(policies):
         images, state = _observation(7)
         ended_early = False
         for seed in range(3):
-            config = SelectionConfig(num_candidates=4, temperature=HOT, seed=seed, max_action_tokens=budget)
+            config = SelectionConfig(num_candidates=4, temperature=HOT, seed=seed, max_action_tokens=budget,
+                                     complete_chunks=False)
             expected = dynamic.engine.select(images, state, INSTRUCTION, config, fallback=False)
             got = buffered.engine.select(images, state, INSTRUCTION, config, fallback=False)
             _assert_same(expected, got)
@@ -113,6 +114,7 @@ def test_forbidden_terminator_decodes_the_full_budget(random_bundle):
     policy.engine.forbid_terminator()
     images, state = _observation(2)
     result = policy.engine.select(images, state, INSTRUCTION,
-                                  SelectionConfig(num_candidates=3, max_action_tokens=9), fallback=False)
+                                  SelectionConfig(num_candidates=3, max_action_tokens=9, complete_chunks=False),
+                                  fallback=False)
     assert [len(t) for t in result.tokens] == [9, 9, 9]
     assert not result.fallback

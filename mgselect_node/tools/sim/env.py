@@ -49,11 +49,14 @@ DEFAULT_NUM_OBJECTS = 3
 DEFAULT_SUCCESS_TOLERANCE = 0.02  # m, horizontal distance of the fingertip centre from the pad's centre
 TOUCH_HEIGHT_TOLERANCE = 0.006  # m the fingertip may hover above the pad surface and still count as touching
 
-# Scene randomization: pads on an annular sector in front of the arm, apart enough not to overlap visually.
-PAD_RADIAL_RANGE = (0.16, 0.30)  # m from the base axis
-PAD_ANGLE_RANGE = (-0.9, 0.9)  # rad around the base's forward (+x) direction
-PAD_MIN_SEPARATION = 0.10  # m between pad centres
-PAD_SAMPLING_TRIES = 1000
+# Scene randomization: the pads sit on a random choice of PAD_SLOTS (polar: m from the base axis, rad around
+# the base's forward +x direction), each jittered by up to +-PAD_JITTER per axis, colours shuffled. Why slots and
+# not free placement: a small policy trained from scratch on ~100 demonstrations did not learn to localize
+# (smaller) pads placed anywhere on the table (measured: greedy success 0-2%); with slots it must still ground
+# the colour word in the image, pick the right one of several places and end within the tolerance of a
+# jittered centre. Jittered pads (7 cm across, arm.xml) never overlap.
+PAD_SLOTS = ((0.18, -0.6), (0.18, 0.0), (0.18, 0.6), (0.28, -0.3), (0.28, 0.3))
+PAD_JITTER = 0.01  # m
 PAD_HIDDEN_POSITION = (0.0, 0.0, -1.0)  # under the table: pads not in this scene
 PAD_CENTRE_HEIGHT = PAD_TOP / 2.0
 
@@ -307,17 +310,13 @@ class SimEnv:
                 "libgl1-mesa-dri` (or use MUJOCO_GL=osmesa with libosmesa6)") from exc
 
     def _sample_pad_places(self, rng: np.random.Generator) -> list[np.ndarray]:
-        places: list[np.ndarray] = []
-        for _ in range(PAD_SAMPLING_TRIES):
-            radial = rng.uniform(*PAD_RADIAL_RANGE)
-            angle = rng.uniform(*PAD_ANGLE_RANGE)
-            place = np.array([radial * math.cos(angle), radial * math.sin(angle), PAD_CENTRE_HEIGHT])
-            if all(np.linalg.norm(place[:2] - p[:2]) >= PAD_MIN_SEPARATION for p in places):
-                places.append(place)
-                if len(places) == self.num_objects:
-                    return places
-        raise RuntimeError(f"could not place {self.num_objects} pads {PAD_MIN_SEPARATION} m apart "
-                           f"in {PAD_SAMPLING_TRIES} tries; widen PAD_RADIAL_RANGE / PAD_ANGLE_RANGE")
+        places = []
+        for slot in rng.permutation(len(PAD_SLOTS))[: self.num_objects]:
+            radial, angle = PAD_SLOTS[slot]
+            jitter = rng.uniform(-PAD_JITTER, PAD_JITTER, 2)
+            places.append(np.array([radial * math.cos(angle) + jitter[0], radial * math.sin(angle) + jitter[1],
+                                    PAD_CENTRE_HEIGHT]))
+        return places
 
     def _validated(self, joint_targets: np.ndarray) -> np.ndarray:
         try:

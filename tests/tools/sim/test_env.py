@@ -7,6 +7,8 @@ from mgselect_node.errors import InputError
 from mgselect_node.tools.sim.env import (
     DEFAULT_SUCCESS_TOLERANCE,
     JOINT_NAMES,
+    PAD_JITTER,
+    PAD_SLOTS,
     TASKS,
     SimEnv,
     instruction_for,
@@ -14,6 +16,7 @@ from mgselect_node.tools.sim.env import (
 from mgselect_node.tools.sim.kinematics import inverse_kinematics
 
 IMAGE_SIZE = 48
+PAD_RADIUS = 0.035  # m, arm.xml's pad cylinder
 SETTLE_STEPS = 15  # 1.5 s at 10 Hz: far longer than the servo's time constant
 
 
@@ -73,6 +76,22 @@ def test_scenes_vary_with_the_seed_and_the_image_shows_it(env: SimEnv) -> None:
             assert np.abs(images[i] - images[j]).sum() > 0, f"seeds {i} and {j} render the same image"
     assert len({t.tobytes() for t in targets}) == len(targets)
     assert len({env.reset(seed=s).instruction for s in range(20)}) >= 3  # at least three distinct tasks
+
+
+def test_pads_sit_on_distinct_jittered_slots_apart_from_each_other() -> None:
+    slots = np.array([[r * np.cos(a), r * np.sin(a)] for r, a in PAD_SLOTS])
+    used = set()
+    with SimEnv(seed=0, image_size=IMAGE_SIZE, num_objects=len(TASKS)) as sim:
+        for seed in range(50):
+            sim.reset(seed=seed)
+            places = np.array([p[:2] for p in sim.pad_positions.values()])
+            offsets = np.abs(places[:, None, :] - slots[None, :, :]).max(axis=-1)   # (pads, slots)
+            nearest = offsets.argmin(axis=1)
+            assert len(set(nearest)) == len(places) and np.all(offsets.min(axis=1) <= PAD_JITTER + 1e-12)
+            used.update(nearest.tolist())
+            gaps = np.linalg.norm(places[:, None] - places[None], axis=-1)[np.triu_indices(len(places), 1)]
+            assert gaps.min() > 2 * PAD_RADIUS    # pads never overlap in the image
+    assert used == set(range(len(PAD_SLOTS)))
 
 
 def test_task_override_keeps_the_layout_and_recolours_the_target(env: SimEnv) -> None:
