@@ -32,6 +32,7 @@ import numpy as np
 
 from mgselect_node.ros.dds_env import use_loopback
 from mgselect_node.ros.resources import default_fastdds_profile
+from mgselect_node.tools.processes import stop_process
 
 NODE_NAME = "mgselect"
 CAMERA_TOPIC = "/bench/camera/image_raw"
@@ -45,6 +46,7 @@ SOAK_JOINTS_HZ = 100.0
 JOINTS_HZ = 100.0
 WIDTH, HEIGHT = 640, 480
 START_TIMEOUT_S = 180.0
+NODE_STOP_TIMEOUT_S = 30.0
 MIN_SAMPLE_TIMEOUT_S = 5.0     # a frame whose chunk was not valid publishes nothing: give up on it after
 SAMPLE_TIMEOUT_ENGINE_FACTOR = 10.0   # max(5 s, 10 x the engine's p50)
 SOAK_WARMUP_FRACTION = 0.1      # RSS baseline is taken after this share of the soak (allocators settle)
@@ -119,13 +121,7 @@ class NodeProcess:
         return out
 
     def stop(self) -> None:
-        if self.alive():
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, NODE_STOP_TIMEOUT_S)
         self._log.close()
 
 

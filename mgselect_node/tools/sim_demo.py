@@ -24,6 +24,7 @@ import numpy as np
 import yaml
 
 from mgselect_node.ros.dds_env import use_loopback
+from mgselect_node.tools.processes import stop_process
 
 SIM_EPISODE_SECONDS = 12.0
 STARTUP_TIMEOUT_S = 120.0
@@ -53,13 +54,7 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc, STOP_TIMEOUT_S, signal.SIGINT)
 
 
 def contact_sheet(frames: list[np.ndarray], path: Path) -> None:

@@ -22,6 +22,7 @@ from lifecycle_msgs.msg import Transition
 from sensor_msgs.msg import CompressedImage, Image
 
 from mgselect_node.ros.messages import diagnostic_values
+from mgselect_node.tools.processes import stop_process
 
 from .rig import Rig
 
@@ -33,6 +34,7 @@ CONTROLLER = "test_arm_controller"
 CAMERA = "/test_cam/image_raw"
 LIMIT = 1.4                  # position limits the test configures (inside the policy's own)
 START_TIMEOUT_S = 120.0      # import torch + load + warm up on a busy 2-core CI machine
+NODE_STOP_TIMEOUT_S = 20.0
 QUIET_S = 1.5                # "no output" window: several inference periods
 # The default (and CI) is the real bundled policy. For debugging only: MGSELECT_ROS_TEST_POLICY=fake runs the
 # node logic against tests/ros/fakes.py, or =<bundle dir> against another bundle.
@@ -91,12 +93,7 @@ def node_process(tmp_path_factory, spec, renamed):
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=os.environ.copy())
     yield proc, log
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc, NODE_STOP_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,6 @@ class _Publisher:
         self.joints = node.create_publisher(JointState, "/joint_states", 10)
         self.camera = node.create_publisher(Image, "/camera/image_raw", 10)
         self.js_cls, self.image_cls = JointState, Image
-        self.sent = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -51,7 +50,6 @@ class _Publisher:
             img.header.stamp.sec = k
             self.camera.publish(img)
             k += 1
-            self.sent = k
 
     def close(self) -> None:
         self.stop.set()

@@ -26,6 +26,7 @@ from mgselect_node.tools.bag.bag_io import BagWriter, open_bag
 from mgselect_node.tools.bag.offline import ReplayWindow, replay_observations, replay_offline
 from mgselect_node.tools.bag.report import POSITION_ATOL, ChunkRecord, compare_reports
 from mgselect_node.tools.bag.synthetic import spec_for_policy, write_synthetic_bag
+from mgselect_node.tools.processes import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = "default"
@@ -33,7 +34,7 @@ BAG_S = 4.0
 INFERENCE_HZ = 2.0
 NUM_CANDIDATES = 2
 SEED = 7
-UNCHECKED_DISTANCE = 100.0
+UNCHECKED_LIMIT = 100.0
 NODE_START_TIMEOUT_S = 120.0
 NODE_STOP_TIMEOUT_S = 20.0
 
@@ -60,7 +61,7 @@ def _params(path: Path, image_topics: list[str], **extra: object) -> Path:
     # about, would reject the chunks the replay mechanics are tested on
     values = {"policy": POLICY, "image_topics": image_topics, "inference_rate": INFERENCE_HZ,
               "num_candidates": NUM_CANDIDATES, "seed": SEED, "instruction": "pick up the red cube",
-              "max_start_distance": UNCHECKED_DISTANCE, "max_step_change": UNCHECKED_DISTANCE, **extra}
+              "max_start_distance": UNCHECKED_LIMIT, "max_step_change": UNCHECKED_LIMIT, **extra}
     path.write_text(yaml.safe_dump({"mgselect": {"ros__parameters": values}}))
     return path
 
@@ -306,12 +307,7 @@ def node_process(robot):
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}, stdout=log,
         stderr=subprocess.STDOUT)
     yield proc
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(NODE_STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc, NODE_STOP_TIMEOUT_S, signal.SIGINT)
     log.close()
 
 

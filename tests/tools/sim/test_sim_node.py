@@ -21,12 +21,14 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from mgselect_node.tools.processes import stop_process
 from mgselect_node.tools.sim.env import JOINT_NAMES, SimEnv
 from mgselect_node.tools.sim.expert import ScriptedExpert
 
 IMAGE_SIZE = 40
 STARTUP_TIMEOUT = 30.0  # s: python + mujoco + rclpy imports and DDS discovery on a loaded 2-core machine
 MOVE_TIMEOUT = 15.0
+SIM_STOP_TIMEOUT_S = 10.0
 RESULTS_TIMEOUT = 45.0  # s: two 8 s episodes at real-time speed, with room for a loaded CI machine
 DISCOVERY_SETTLE = 0.5  # s: after our writer matched the sim's reader, let the reader match us back too
 EXIT_GRACE = 2.0  # s: after the sim exited, how long its last messages may still take to arrive
@@ -113,13 +115,7 @@ def start_sim(tmp_path: Path, *args: str) -> subprocess.Popen:
 
 
 def stop_sim(sim: subprocess.Popen, tmp_path: Path) -> str:
-    if sim.poll() is None:
-        sim.terminate()
-        try:
-            sim.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            sim.kill()
-            sim.wait()
+    stop_process(sim, SIM_STOP_TIMEOUT_S)
     return (tmp_path / "sim.log").read_text()
 
 
