@@ -10,7 +10,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
-    package_data={PACKAGE: ["policies/DEFAULT", "policies/*/*", "policies/*/*/*", "data/*", "tools/sim/*.xml"]},
+    package_data={PACKAGE: ["policies/DEFAULT", "policies/*/*", "policies/*/*/*", "data/*", "sim/*.xml"]},
     include_package_data=True,
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
@@ -26,7 +26,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "mgselect = mgselect_node.tools.cli:main",
+            "mgselect = mgselect_node.cli.main:main",
             "mgselect_node = mgselect_node.ros.node:main",
         ],
     },

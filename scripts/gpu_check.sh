@@ -117,13 +117,13 @@ timeout "$TEST_TIMEOUT" "$PYTHON" -m pytest -q -rs -p no:cacheprovider tests/eng
   --junitxml="$OUTDIR/pytest.xml" 2>&1 | tee "$OUTDIR/pytest.log"
 TESTS=${PIPESTATUS[0]}
 
-timeout "$BENCH_TIMEOUT" "$PYTHON" -m mgselect_node.tools.cli bench --preset pi0fast "${BENCH_ARGS[@]}" \
+timeout "$BENCH_TIMEOUT" "$PYTHON" -m mgselect_node.cli.main bench --preset pi0fast "${BENCH_ARGS[@]}" \
   --json "$OUTDIR/bench.json" 2>&1 | tee "$OUTDIR/bench.log"
 BENCH=${PIPESTATUS[0]}
 FALLBACK=skipped
 if [ "$BENCH" != 0 ] && [ "$DRY_RUN" = 0 ]; then
   echo "benchmark failed (exit $BENCH); once more without the CUDA graph" | tee -a "$OUTDIR/bench.log"
-  timeout "$FALLBACK_TIMEOUT" "$PYTHON" -m mgselect_node.tools.cli bench --preset pi0fast "${BENCH_ARGS[@]}" \
+  timeout "$FALLBACK_TIMEOUT" "$PYTHON" -m mgselect_node.cli.main bench --preset pi0fast "${BENCH_ARGS[@]}" \
     --no-cuda-graph --quick --tokens 64 --sweep 1,4 --json "$OUTDIR/bench_no_graph.json" 2>&1 \
     | tee "$OUTDIR/bench_no_graph.log"
   FALLBACK=${PIPESTATUS[0]}

@@ -16,6 +16,6 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def random_bundle(tmp_path_factory) -> str:
     """A random-weight tiny bundle (FAST actions), built once per test session."""
-    from mgselect_node.model.factory import make_random_bundle
+    from mgselect_node.model.random_bundle import make_random_bundle
 
     return str(make_random_bundle(tmp_path_factory.mktemp("bundle") / "tiny-random", seed=0))

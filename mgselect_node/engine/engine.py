@@ -27,7 +27,7 @@ from mgselect_node.model.bundle import PolicyBundle
 from mgselect_node.model.cuda_graph import GraphedDecodeStep
 from mgselect_node.model.images import preprocess_images
 from mgselect_node.model.memory import check_decode_memory
-from mgselect_node.model.tiny import image_tokens_per_camera
+from mgselect_node.model.presets import image_tokens_per_camera
 from mgselect_node.tokenization.normalization import discretize_state
 from mgselect_node.tokenization.prompt import PromptBuilder
 from mgselect_node.tokenization.text_tokenizer import EOS_ID

@@ -22,10 +22,10 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from mgselect_node.control.observation import JOINT_STATES_KEY
+from mgselect_node.control.pipeline import Plan
 from mgselect_node.engine.result import SelectionResult
 from mgselect_node.ros.conversions import NANOSECONDS_PER_SECOND
-from mgselect_node.ros.observation import JOINT_STATES_KEY
-from mgselect_node.ros.pipeline import Plan
 
 SELECTION_HEADER = 4
 STAMPS_PREFIX = "stamps:"

@@ -40,14 +40,14 @@ from std_msgs.msg import Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
 
 from mgselect_node.config import Config, ConfigError
+from mgselect_node.control import pipeline as pl
+from mgselect_node.control.pipeline import ControlPipeline, StepOutcome
+from mgselect_node.control.stats import NodeStats, StepRecord
 from mgselect_node.errors import InputError
 from mgselect_node.ros import messages
-from mgselect_node.ros import pipeline as pl
 from mgselect_node.ros.conversions import header_seconds, msg_to_rgb
 from mgselect_node.ros.params import LiveParameters, declare_config
-from mgselect_node.ros.pipeline import ControlPipeline, StepOutcome
 from mgselect_node.ros.resources import default_fastdds_profile
-from mgselect_node.ros.stats import NodeStats, StepRecord
 
 NODE_NAME = "mgselect"
 EXECUTOR_THREADS = 4

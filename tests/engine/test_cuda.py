@@ -135,7 +135,7 @@ def test_memory_check_names_the_largest_n(fp32):
 
 
 def test_preset_bench_runs_on_cuda(tmp_path):
-    from mgselect_node.tools.gpu_bench import main
+    from mgselect_node.bench.gpu_bench import main
 
     out = tmp_path / "bench.json"
     assert main(["--preset", "tiny", "--device", "cuda", "--tokens", "8", "--sweep", "1,4", "--warmup", "1",

@@ -14,7 +14,7 @@ from mgselect_node.model.memory import (
     kv_cache_bytes,
     largest_fitting,
 )
-from mgselect_node.model.tiny import PI0FAST, TINY, build_config
+from mgselect_node.model.presets import PI0FAST, TINY, build_config
 
 VOCAB = 4096
 CAPACITY = 384

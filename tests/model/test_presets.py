@@ -8,8 +8,8 @@ import pytest
 import torch
 from transformers import PaliGemmaForConditionalGeneration
 
-from mgselect_node.model.tiny import PI0FAST, PRESETS, build_config, image_tokens_per_camera
-from mgselect_node.tools import gpu_bench
+from mgselect_node.bench import gpu_bench
+from mgselect_node.model.presets import PI0FAST, PRESETS, build_config, image_tokens_per_camera
 
 PALIGEMMA_VOCAB = 257_152
 REDUCED_VOCAB = 4096
@@ -108,7 +108,7 @@ def test_gpu_bench_refuses_cuda_without_a_gpu(capsys):
 
 
 def test_bench_forwards_preset_to_gpu_bench(monkeypatch):
-    from mgselect_node.tools import bench
+    from mgselect_node.bench import engine_bench as bench
 
     seen = {}
     monkeypatch.setattr(gpu_bench, "main", lambda argv: seen.setdefault("argv", argv) and 0)

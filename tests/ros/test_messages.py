@@ -7,6 +7,7 @@ import pytest
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticStatus
 
+from mgselect_node.control.pipeline import Plan
 from mgselect_node.engine.result import SelectionResult
 from mgselect_node.ros.messages import (
     SELECTION_HEADER,
@@ -17,7 +18,6 @@ from mgselect_node.ros.messages import (
     selection_msg,
     trajectory_msg,
 )
-from mgselect_node.ros.pipeline import Plan
 
 
 def test_trajectory_msg():

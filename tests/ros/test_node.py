@@ -22,7 +22,7 @@ from lifecycle_msgs.msg import Transition
 from sensor_msgs.msg import CompressedImage, Image
 
 from mgselect_node.ros.messages import diagnostic_values
-from mgselect_node.tools.processes import stop_process
+from mgselect_node.testing.processes import stop_process
 
 from .rig import Rig
 
@@ -88,7 +88,7 @@ def node_process(tmp_path_factory, spec, renamed):
     if USE_FAKE:
         cmd = [sys.executable, str(REPO / "tests/ros/fake_node.py"), "--params-file", str(params)]
     else:
-        cmd = [sys.executable, "-m", "mgselect_node.tools.cli", "node", "--params-file", str(params)]
+        cmd = [sys.executable, "-m", "mgselect_node.cli.main", "node", "--params-file", str(params)]
     log = tmp / "node.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=os.environ.copy())
@@ -154,7 +154,7 @@ def test_params_file_shorthand_becomes_ros_args():
 def test_invalid_params_file_exits_with_the_reason(tmp_path):
     params = tmp_path / "bad.yaml"
     params.write_text(f"{NODE}:\n  ros__parameters:\n    mask_mode: foo\n")
-    out = subprocess.run([sys.executable, "-m", "mgselect_node.tools.cli", "node", "--params-file", str(params)],
+    out = subprocess.run([sys.executable, "-m", "mgselect_node.cli.main", "node", "--params-file", str(params)],
                          capture_output=True, text=True, timeout=60, cwd=REPO)
     assert out.returncode == 2
     assert "mask_mode='foo' is not one of" in out.stderr

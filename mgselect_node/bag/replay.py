@@ -1,0 +1,357 @@
+"""`mgselect replay BAG ...`: test a policy on recorded robot data before it moves a real arm.
+
+Live (default): publishes the bag into DDS with its recorded timing (scaled by --rate) and /clock, for a
+running `mgselect` node with use_sim_time:=true; records what the node publishes (--record OUT_BAG) and
+prints a report: chunks published, observation -> trajectory latency, skipped steps and why, score stats.
+
+Offline (--offline): no DDS. The bag's messages go in recorded order through the node's own conversions
+and ControlPipeline (observation assembly, engine, safety) with a fixed seed, stepped at inference_rate in
+bag time. Deterministic: use --out to write a golden report and --compare to check against one (tolerances
+in mgselect_node/bag/report.py). --observations LIVE_REPORT reproduces a live run's chunks from the
+observation stamps the live node reported.
+
+Exit codes: 0 ok; 1 --compare found differences (printed); 2 bad arguments, unreadable or unsuitable bag,
+bad parameters or policy (the error says what and lists what the bag holds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from mgselect_node.bag.bag_io import DEFAULT_STORAGE, STORAGES, BagReader, open_bag
+from mgselect_node.bag.offline import (
+    DEFAULT_INSTRUCTION_TOPIC,
+    ReplayWindow,
+    check_bag,
+    parse_remaps,
+)
+from mgselect_node.bag.report import (
+    MAX_MISMATCHES_SHOWN,
+    ChunkRecord,
+    Report,
+    ReportError,
+    compare_reports,
+    load_report,
+)
+from mgselect_node.config import Config, ConfigError
+from mgselect_node.errors import MGSelectError
+
+EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
+DEFAULT_CLOCK_HZ = 100.0
+DEFAULT_WAIT_S = 10.0      # live: how long to wait for the node (its subscriptions and parameters)
+DEFAULT_LINGER_S = 2.0     # live: keep recording this long after the last message (last inference)
+POLL_S = 0.05
+NODE_NAME = "/mgselect"
+NODE_PARAMETERS = ("image_topics", "joint_states_topic", "controller_name", "seed", "inference_rate",
+                   "policy", "strategy", "num_candidates", "use_sim_time")
+
+
+class ReplayError(MGSelectError):
+    """Replay cannot run as asked; the message says why."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mgselect replay", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("bag", help="rosbag2 directory (sqlite3 or MCAP), or a bare .db3/.mcap file")
+    p.add_argument("--info", action="store_true", help="print what the bag holds and exit")
+    p.add_argument("--start", type=float, default=0.0, metavar="S", help="skip the first S seconds of the bag")
+    p.add_argument("--duration", type=float, default=None, metavar="D", help="replay only D seconds")
+    p.add_argument("--remap", action="append", default=[], metavar="FROM:=TO",
+                   help="rename a bag topic (repeatable), e.g. /cam0/image_raw:=/camera/image_raw")
+    p.add_argument("--params", metavar="FILE", help="node parameters (ros__parameters YAML); offline: the "
+                   "configuration to replay with; live: fallback when the node's parameters cannot be read")
+    p.add_argument("--instruction-topic", default=DEFAULT_INSTRUCTION_TOPIC,
+                   help=f"the node's ~/instruction topic (default {DEFAULT_INSTRUCTION_TOPIC})")
+    p.add_argument("--out", metavar="REPORT_JSON", help="write the report as JSON")
+    p.add_argument("--compare", metavar="GOLDEN_JSON", help="compare with a report; exit 1 on a difference")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    live = p.add_argument_group("live replay (default)")
+    live.add_argument("--rate", type=float, default=1.0, metavar="R", help="playback speed factor")
+    live.add_argument("--loop", action="store_true", help="play the window again and again (Ctrl-C stops)")
+    live.add_argument("--clock", type=float, nargs="?", const=DEFAULT_CLOCK_HZ, default=DEFAULT_CLOCK_HZ,
+                      metavar="HZ", help=f"publish /clock at HZ (default on, {DEFAULT_CLOCK_HZ:g} Hz)")
+    live.add_argument("--no-clock", action="store_true", help="do not publish /clock")
+    live.add_argument("--record", metavar="OUT_BAG", help="record the node's trajectories, ~/selection and "
+                      "/diagnostics into this new bag")
+    live.add_argument("--record-storage", choices=sorted(STORAGES), default=DEFAULT_STORAGE)
+    live.add_argument("--all-topics", action="store_true", help="publish every topic of the bag (default: "
+                      "only the node's inputs: cameras, joint states, instruction)")
+    live.add_argument("--node", default=NODE_NAME, help=f"the node to replay into (default {NODE_NAME})")
+    live.add_argument("--wait", type=float, default=DEFAULT_WAIT_S, metavar="S",
+                      help=f"wait up to S s for the node before playing (default {DEFAULT_WAIT_S:g})")
+    live.add_argument("--linger", type=float, default=DEFAULT_LINGER_S, metavar="S",
+                      help=f"keep collecting S s after the last message (default {DEFAULT_LINGER_S:g})")
+    live.add_argument("--max-loops", type=int, default=None, help=argparse.SUPPRESS)
+    off = p.add_argument_group("offline replay")
+    off.add_argument("--offline", action="store_true", help="no DDS: run the node's pipeline in-process")
+    off.add_argument("--policy", help="policy bundle directory or built-in name (default: from --params)")
+    off.add_argument("--seed", type=int, default=None, help="selection seed (default: from --params, else 0)")
+    off.add_argument("--device", default=None, help="torch device (default: from --params)")
+    off.add_argument("--observations", metavar="LIVE_REPORT",
+                     help="reproduce the chunks of a live report from the observation stamps it holds")
+    return p
+
+
+# ---------------------------------------------------------------------------------------------------------
+def load_config(args: argparse.Namespace) -> Config:
+    config = Config.from_yaml(args.params) if args.params else Config()
+    changes: dict[str, Any] = {}
+    if getattr(args, "policy", None):
+        changes["policy"] = args.policy
+    if getattr(args, "seed", None) is not None:
+        changes["seed"] = args.seed
+    if getattr(args, "device", None):
+        changes["device"] = args.device
+    return config.with_flat(changes) if changes else config
+
+
+def _window(args: argparse.Namespace) -> ReplayWindow:
+    if args.start < 0:
+        raise ReplayError(f"--start {args.start}: expected seconds >= 0 from the start of the bag")
+    if args.duration is not None and args.duration <= 0:
+        raise ReplayError(f"--duration {args.duration}: expected seconds > 0")
+    try:
+        return ReplayWindow(args.start, args.duration, parse_remaps(args.remap))
+    except ValueError as exc:
+        raise ReplayError(str(exc)) from None
+
+
+def _progress_bar(total: float, unit: str, disable: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=round(total, 3), unit=unit, disable=True if disable else None, file=sys.stderr,
+                dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} {unit} [{elapsed}<{remaining}]")
+
+
+def _window_span_s(bag: BagReader, window: ReplayWindow) -> float:
+    span = max(0.0, bag.duration_s - window.start_s)
+    return span if window.duration_s is None else min(span, window.duration_s)
+
+
+# ---------------------------------------------------------------------------------------------------------
+def run_offline(args: argparse.Namespace, bag: BagReader, window: ReplayWindow) -> Report:
+    from mgselect_node.bag.offline import replay_observations, replay_offline
+    from mgselect_node.control.pipeline import ControlPipeline
+    from mgselect_node.engine.policy import load_policy
+
+    config = load_config(args)
+    check_bag(bag, config, window)          # before the (slow) policy load
+    rt = config.runtime
+    policy = load_policy(rt.policy, device=rt.device, dtype=rt.dtype, static_cache=rt.static_cache)
+    pipeline = ControlPipeline(policy, config)
+    t0 = time.perf_counter()
+    if args.observations:
+        live = load_report(args.observations)
+        targets = [ChunkRecord.from_json(c) for c in live.get("chunks", [])]
+        missing = [t.inference_index for t in targets if not t.stamps]
+        if missing:
+            raise ReplayError(f"{args.observations}: {len(missing)} of {len(targets)} chunks carry no observation "
+                              "stamps (the node did not report them in ~/selection), so they cannot be rebuilt")
+        report = replay_observations(bag, pipeline, targets, window, args.instruction_topic)
+    else:
+        inputs = {window.bag_topic(t) for t in [*config.node.image_topics, config.node.joint_states_topic]}
+        messages = sum(t.count for t in bag.topics.values() if t.topic in inputs)
+        with _progress_bar(messages, "msg", args.no_progress) as bar:
+            report = replay_offline(bag, pipeline, window, args.instruction_topic, progress=bar.update)
+    report.info.update({"policy": rt.policy, "seed": config.selection.seed, "wall_s":
+                        round(time.perf_counter() - t0, 3), "config": config.flat()})
+    return report
+
+
+# ---------------------------------------------------------------------------------------------------------
+def fetch_node_parameters(node: Any, remote: str, names: tuple[str, ...], timeout_s: float) -> dict[str, Any]:
+    """The remote node's parameter values (empty dict if it does not answer within the timeout)."""
+    from rclpy.parameter import parameter_value_to_python
+    from rclpy.parameter_client import AsyncParameterClient
+
+    client = AsyncParameterClient(node, remote)
+    if not client.wait_for_services(timeout_sec=timeout_s):
+        return {}
+    future = client.get_parameters(list(names))
+    deadline = time.monotonic() + timeout_s
+    while not future.done() and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    if not future.done() or future.result() is None:
+        return {}
+    values = future.result().values
+    return {name: parameter_value_to_python(v) for name, v in zip(names, values, strict=False)
+            if v.type != 0}     # 0 = PARAMETER_NOT_SET
+
+
+def run_live(args: argparse.Namespace, bag: BagReader, window: ReplayWindow) -> Report:
+    from mgselect_node.bag.live import LiveCollector, LivePlayer, live_report
+    from mgselect_node.bag.recorder import BagSink, TopicRecorder
+    from mgselect_node.bag.session import RosSession
+
+    if args.rate <= 0:
+        raise ReplayError(f"--rate {args.rate}: expected a speed factor > 0")
+    if args.clock <= 0:
+        raise ReplayError(f"--clock {args.clock}: expected a /clock rate in Hz > 0 (or --no-clock)")
+    if args.record and Path(args.record).exists():
+        raise ReplayError(f"--record {args.record} exists already; choose a new output bag path")
+    notes: list[str] = []
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    sink = BagSink(args.record, storage=args.record_storage) if args.record else None
+    try:
+        with RosSession("mgselect_replay") as session:
+            params = fetch_node_parameters(session.node, args.node, NODE_PARAMETERS, args.wait)
+            config = load_config(args)
+            if params:
+                known = {k: v for k, v in params.items() if k in config.flat()}
+                config = config.with_flat(known)
+                if params.get("use_sim_time") is False and not args.no_clock:
+                    notes.append(f"{args.node} runs with use_sim_time=false: it compares the recorded stamps "
+                                 "with the wall clock and will find them stale; start it with "
+                                 "--ros-args -p use_sim_time:=true")
+                if params.get("use_sim_time") is True and args.no_clock:
+                    notes.append(f"{args.node} runs on sim time but --no-clock publishes no /clock: its clock "
+                                 "will not move (another /clock publisher must drive it)")
+            else:
+                notes.append(f"node {args.node} did not answer parameter requests within {args.wait:g} s; "
+                             f"assuming {'--params' if args.params else 'default'} parameters")
+            check_bag(bag, config, window)
+            controller = config.node.controller_name.rstrip("/")
+            outputs = [f"{controller if controller.startswith('/') else '/' + controller}/joint_trajectory",
+                       f"{args.node.rstrip('/')}/selection", "/diagnostics"]
+            topics = _topics_to_play(bag, window, config, args, outputs)
+            player = LivePlayer(bag, session.node, window, rate=args.rate, publish_clock=not args.no_clock,
+                                topics=topics, clock_hz=args.clock)
+            collector = LiveCollector(outputs[0], outputs[1], outputs[2], player.bag_time_s, player.published_at,
+                                      seed=config.selection.seed, camera_topics=config.node.image_topics)
+            recorder = TopicRecorder(session.node, sink, outputs, now_ns=player.bag_time_ns,
+                                     hooks=[collector.on_message])
+            _wait_for_node(session.node, recorder, collector, config, outputs, args.wait, notes)
+            collector.mark_start()
+            span = _window_span_s(bag, window)
+            with _progress_bar(span * (args.max_loops or 1), "s", args.no_progress or args.loop) as bar:
+                stats = player.play(stop, loop=args.loop, max_loops=args.max_loops, progress=bar.update)
+            stop.wait(args.linger)
+            recorder.close()
+            report = live_report(bag, collector, stats, {"node": args.node, "rate": args.rate,
+                                                         "node_parameters": params, "notes": notes,
+                                                         "seed": config.selection.seed})
+            if report.chunks and not report.info["observation_stamps"]:
+                report.info["notes"].append(
+                    "the node's ~/selection does not carry the stamp of every observation part (each camera "
+                    "and the joint state), so offline replay cannot rebuild its observations "
+                    "(--observations)" + ("" if report.info["frame_stamps"] else
+                                          "; nor the newest frame's stamp: no latency figures"))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if sink is not None:
+            sink.close()
+    if args.record:
+        report.info["recorded"] = {"bag": args.record, "messages": dict(recorder.stats.counts)}
+    return report
+
+
+def _topics_to_play(bag: BagReader, window: ReplayWindow, config: Config, args: argparse.Namespace,
+                    outputs: list[str]) -> list[str]:
+    """Bag topics to publish: what the node subscribes to, or (--all-topics) everything except /clock and
+    what the node itself publishes (a bag recorded on a robot running the node holds its old outputs)."""
+    if args.all_topics:
+        skip = {"/clock", *outputs}
+        return [t for t in bag.topics if window.node_topic(t) not in skip]
+    inputs = {*config.node.image_topics, config.node.joint_states_topic, args.instruction_topic}
+    return [t for t in bag.topics if window.node_topic(t) in inputs]
+
+
+def _wait_for_node(node: Any, recorder: Any, collector: Any, config: Config, outputs: list[str],
+                   timeout_s: float, notes: list[str]) -> None:
+    """Until the node subscribes to what we publish, we subscribe to what it publishes, and its first
+    /diagnostics arrived (the baseline of its running counts), or the timeout."""
+    wanted = [*config.node.image_topics, config.node.joint_states_topic]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        unsubscribed = [t for t in wanted if node.count_subscribers(t) == 0]
+        if not unsubscribed and not recorder.wait_for(outputs, 0.0) and collector.diagnostics:
+            return
+        time.sleep(POLL_S)
+    unsubscribed = [t for t in wanted if node.count_subscribers(t) == 0]
+    if unsubscribed:
+        notes.append(f"nothing subscribed to {unsubscribed} after {timeout_s:g} s: is the node running?")
+    missing = recorder.wait_for(outputs, 0.0)
+    if missing:
+        notes.append(f"no publisher of {missing} after {timeout_s:g} s (recorded as soon as they appear)")
+
+
+# ---------------------------------------------------------------------------------------------------------
+def _fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def print_report(data: dict[str, Any], out: Any = None) -> None:
+    out = out or sys.stdout
+    info = data["info"]
+    print(f"{data['mode']} replay of {data['bag']}", file=out)
+    if data["mode"] == "live":
+        print(f"  published {info.get('published_messages', 0)} messages in {info.get('wall_s', 0):.1f} s "
+              f"(rate {info.get('rate')}, {info.get('loops', 0)} loop(s))", file=out)
+    else:
+        print(f"  policy {info.get('policy')!r}, seed {info.get('seed')}, {info.get('steps', '?')} steps at "
+              f"{info.get('inference_rate', '?')} Hz of bag time, {info.get('wall_s', 0):.1f} s", file=out)
+    print(f"  chunks published: {data['num_chunks']}", file=out)
+    lat = data.get("latency_ms")
+    if lat is not None:
+        if lat.get("count"):
+            print(f"  latency observation -> trajectory: p50 {_fmt(lat['p50'], ' ms')}, p95 "
+                  f"{_fmt(lat['p95'], ' ms')}, p99 {_fmt(lat['p99'], ' ms')} (n={lat['count']})", file=out)
+        else:
+            print("  latency observation -> trajectory: n/a (the node reports no observation stamps)", file=out)
+        node = info.get("node_reported") or {}
+        if node:
+            print("  node-reported: " + ", ".join(f"{k} {v}" for k, v in node.items()), file=out)
+    if data["skipped"]:
+        print("  skipped (nothing published):", file=out)
+        for kind, entry in sorted(data["skipped"].items()):
+            example = f"  e.g. {entry['example']}" if entry.get("example") else ""
+            print(f"    {kind}: {entry['count']}{example}", file=out)
+    else:
+        print("  skipped: none", file=out)
+    sc = data["scores"]
+    sel, margin = sc["selected_score"], sc["margin"]
+    print(f"  selected score: mean {_fmt(sel['mean'], digits=4)} (std {_fmt(sel['std'], digits=4)}, "
+          f"min {_fmt(sel['min'], digits=4)}, max {_fmt(sel['max'], digits=4)}); margin mean "
+          f"{_fmt(margin['mean'], digits=4)}; invalid candidates {sc['invalid_candidates']}/{sc['candidates']}",
+          file=out)
+    for note in info.get("notes", []):
+        print(f"  note: {note}", file=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        window = _window(args)
+        golden = load_report(args.compare) if args.compare else None
+        with open_bag(args.bag) as bag:
+            if args.info:
+                print(bag.describe())
+                return EXIT_OK
+            report = run_offline(args, bag, window) if args.offline else run_live(args, bag, window)
+    except (MGSelectError, ConfigError, ReportError, OSError) as exc:
+        print(f"mgselect replay: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    data = report.to_json()
+    if args.out:
+        report.save(args.out)
+    print_report(data)
+    if golden is not None:
+        problems = compare_reports(golden, data)
+        if problems:
+            print(f"MISMATCH against {args.compare}: {len(problems)} difference(s)", file=sys.stderr)
+            for line in problems[:MAX_MISMATCHES_SHOWN]:
+                print(f"  {line}", file=sys.stderr)
+            if len(problems) > MAX_MISMATCHES_SHOWN:
+                print(f"  ... and {len(problems) - MAX_MISMATCHES_SHOWN} more", file=sys.stderr)
+            return EXIT_MISMATCH
+        print(f"matches {args.compare} (tolerances: mgselect_node/bag/report.py)")
+    return EXIT_OK

@@ -1,0 +1,448 @@
+"""`mgselect bench --ros`: the node's own cost on top of the engine, and a soak test.
+
+Latency mode (default): a node runs in its own process; the bench publishes one 640x480 rgb8 frame at a time
+(each with a unique stamp) and awaits the matching trajectory, alternating with a policy.select on the same
+frame and joint state in this process (so both see the same machine load). Reported:
+  - node_overhead_p50_ms: measured inside the node per published chunk: image conversion + the engine's
+    preprocessing + observation assembly + safety + message building (the /diagnostics `*_last` values);
+  - e2e_p50_ms: frame publish -> trajectory receipt here, through DDS and the node;
+  - engine_p50_ms: policy.select alone on the same inputs (calls that gave a valid chunk, as only those are
+    published); e2e minus engine is everything the ROS path adds.
+Soak mode (--soak [SECONDS], default 300): camera at 30 Hz + joint states at 100 Hz into a node at its
+default inference rate; reports node RSS growth and frames dropped between publisher and node.
+
+DDS stays on this machine (loopback, a private domain). Both processes use the package's Fast DDS profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mgselect_node.ros.dds_env import use_loopback
+from mgselect_node.ros.resources import default_fastdds_profile
+from mgselect_node.testing.processes import stop_process
+
+NODE_NAME = "mgselect"
+CAMERA_TOPIC = "/bench/camera/image_raw"
+CONTROLLER = "bench_controller"
+INSTRUCTION = "pick up the red cube"
+DEFAULT_SAMPLES = 20
+QUICK_SAMPLES = 5
+DEFAULT_SOAK_S = 300.0
+SOAK_CAMERA_HZ = 30.0
+SOAK_JOINTS_HZ = 100.0
+JOINTS_HZ = 100.0
+WIDTH, HEIGHT = 640, 480
+START_TIMEOUT_S = 180.0
+NODE_STOP_TIMEOUT_S = 30.0
+MIN_SAMPLE_TIMEOUT_S = 5.0     # a frame whose chunk was not valid publishes nothing: give up on it after
+SAMPLE_TIMEOUT_ENGINE_FACTOR = 10.0   # max(5 s, 10 x the engine's p50)
+SOAK_WARMUP_FRACTION = 0.1      # RSS baseline is taken after this share of the soak (allocators settle)
+SOAK_RSS_PERIOD_S = 1.0
+MS_PER_S = 1000.0
+BYTES_PER_MB = 1024.0 * 1024.0
+# Latency mode runs inferences back to back: inference_rate high, and a frame older than this is stale, so the
+# node never re-runs on an old frame while the next one is on its way (that would delay it).
+LATENCY_MODE_MAX_AGE_S = 0.1
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="mgselect bench --ros", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--policy", default="default", help="bundle name or directory (default: default)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--num-candidates", type=int, default=4)
+    parser.add_argument("--mask-mode", default="text", choices=("text", "state", "both"))
+    parser.add_argument("--temperature", type=float, default=0.5)
+    parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="frames timed in latency mode")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SAMPLES} samples (a smoke run)")
+    parser.add_argument("--json", dest="json_path", help="also write the results as JSON here")
+    parser.add_argument("--soak", type=float, nargs="?", const=DEFAULT_SOAK_S, default=None, metavar="SECONDS",
+                        help=f"soak mode instead of latency mode (default {DEFAULT_SOAK_S:.0f} s)")
+    args = parser.parse_args([a for a in argv if a != "--ros"])
+    if args.quick:
+        args.samples = QUICK_SAMPLES
+    return args
+
+
+def _p(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return float(np.percentile(np.asarray(values), q))
+
+
+# ---------------------------------------------------------------------------------------------- the node
+class NodeProcess:
+    """`python -m mgselect_node.ros.node --params-file` in its own process, log in a temp file."""
+
+    def __init__(self, params: dict[str, Any], workdir: Path) -> None:
+        import yaml
+
+        self.params_path = workdir / "params.yaml"
+        self.params_path.write_text(yaml.safe_dump({NODE_NAME: {"ros__parameters": params}}))
+        self.log_path = workdir / "node.log"
+        self._log = open(self.log_path, "w")  # noqa: SIM115  (lives as long as the process)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mgselect_node.ros.node", "--params-file", str(self.params_path)],
+            stdout=self._log, stderr=subprocess.STDOUT, env=os.environ.copy())
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text()[-chars:]
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def memory_mb(self) -> dict[str, float]:
+        """RSS, and its anonymous / shared-memory parts where /proc tells them apart (Linux).
+
+        Fast DDS maps the camera publisher's shared-memory segment into the node: those pages count in RSS
+        as they are first touched, which is not a leak, so growth is reported for both."""
+        import psutil
+
+        out = {"rss": psutil.Process(self.proc.pid).memory_info().rss / BYTES_PER_MB}
+        status = Path(f"/proc/{self.proc.pid}/status")
+        if status.is_file():
+            for line in status.read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("RssAnon", "RssShmem", "RssFile"):
+                    out[key[3:].lower()] = float(value.split()[0]) / 1024.0   # kB -> MB
+        return out
+
+    def stop(self) -> None:
+        stop_process(self.proc, NODE_STOP_TIMEOUT_S)
+        self._log.close()
+
+
+def _node_params(args: argparse.Namespace, latency_mode: bool) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "policy": args.policy, "device": args.device, "dtype": args.dtype, "image_topics": [CAMERA_TOPIC],
+        "controller_name": CONTROLLER, "instruction": INSTRUCTION, "num_candidates": args.num_candidates,
+        "mask_mode": args.mask_mode, "temperature": args.temperature,
+        # benchmarks measure the data path, not the safety limits: a rejected chunk would publish nothing
+        "max_step_change": 1e6, "max_start_distance": 1e6,
+    }
+    if latency_mode:
+        params.update(inference_rate=100.0, max_observation_age=LATENCY_MODE_MAX_AGE_S, sync_slop=1.0)
+    return params
+
+
+# ---------------------------------------------------------------------------------------------- ROS side
+class BenchRig:
+    """Publishes the camera and joint states, records trajectories, selections and diagnostics."""
+
+    def __init__(self, joint_names: list[str], state: np.ndarray, rgb: np.ndarray) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+        from sensor_msgs.msg import Image, JointState
+        from std_msgs.msg import Float64MultiArray
+        from trajectory_msgs.msg import JointTrajectory
+
+        from mgselect_node.ros.conversions import fill_image
+
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx)
+        self.node = Node("mgselect_bench", context=self.ctx)
+        sensor = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+        reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        self.image = fill_image(Image(), rgb, "rgb8")
+        self.joints = JointState(name=list(joint_names), position=[float(x) for x in state])
+        self.camera_pub = self.node.create_publisher(Image, CAMERA_TOPIC, sensor)
+        self.joint_pub = self.node.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
+        self.cond = threading.Condition()
+        self.trajectories: list[float] = []
+        self.selections: list[tuple[float, Any]] = []
+        self.diagnostics: list[dict[str, str]] = []
+        self.frames_published = 0
+        self.joint_states_published = 0
+        self.node.create_subscription(JointTrajectory, f"{CONTROLLER}/joint_trajectory",
+                                      lambda m: self._add(self.trajectories, time.perf_counter()), reliable)
+        self.node.create_subscription(Float64MultiArray, f"/{NODE_NAME}/selection",
+                                      lambda m: self._add(self.selections, (time.perf_counter(), m)), reliable)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, reliable)
+        self.node.create_timer(1.0 / JOINTS_HZ, self.publish_joints)
+        self._camera_timer = None
+        self.executor = SingleThreadedExecutor(context=self.ctx)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def _add(self, into: list, item: Any) -> None:
+        with self.cond:
+            into.append(item)
+            self.cond.notify_all()
+
+    def _on_diag(self, msg: Any) -> None:
+        from mgselect_node.ros.messages import diagnostic_values
+
+        if msg.status and msg.status[0].name.startswith(f"{NODE_NAME}:"):
+            self._add(self.diagnostics, diagnostic_values(msg))
+
+    def _stamp(self, msg: Any, seconds: float) -> None:
+        from mgselect_node.ros.conversions import seconds_to_stamp
+
+        seconds_to_stamp(msg.header.stamp, seconds)
+
+    def publish_joints(self) -> None:
+        self._stamp(self.joints, time.time())
+        self.joint_pub.publish(self.joints)
+        self.joint_states_published += 1
+
+    def publish_frame(self) -> float:
+        """Publish the frame with a fresh stamp; returns the stamp (it identifies the resulting chunk)."""
+        stamp = time.time()
+        self._stamp(self.image, stamp)
+        self.camera_pub.publish(self.image)
+        self.frames_published += 1
+        return stamp
+
+    def start_camera(self, hz: float) -> None:
+        self._camera_timer = self.node.create_timer(1.0 / hz, self.publish_frame)
+
+    def stop_camera(self) -> None:
+        if self._camera_timer is not None:
+            self.node.destroy_timer(self._camera_timer)
+            self._camera_timer = None
+
+    def wait(self, predicate: Any, timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                value = predicate()
+                if value is not None:
+                    return value
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self.cond.wait(remaining)
+
+    def close(self) -> None:
+        import rclpy
+
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.ctx)
+
+
+# ---------------------------------------------------------------------------------------------- modes
+def _inputs(spec: Any) -> tuple[np.ndarray, np.ndarray]:
+    rgb = np.random.default_rng(0).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+    state = (np.asarray(spec.state_q01, dtype=np.float64) + np.asarray(spec.state_q99, dtype=np.float64)) / 2
+    return rgb, state
+
+
+class EngineAlone:
+    """The same policy in this process, timed on the bench inputs with the node's selection settings."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from mgselect_node.config import SelectionConfig
+        from mgselect_node.engine.policy import load_policy
+
+        self.policy = load_policy(args.policy, device=args.device, dtype=args.dtype)
+        self.policy.warmup()
+        self.spec = self.policy.spec
+        self.rgb, self.state = _inputs(self.spec)
+        self.config = SelectionConfig(num_candidates=args.num_candidates, mask_mode=args.mask_mode,
+                                      temperature=args.temperature)
+
+    def time_ms(self, seed: int) -> tuple[float, bool]:
+        """One policy.select: (milliseconds, whether it gave a valid chunk).
+
+        Called on a worker thread like the node's inference: torch's CPU thread pool behaves differently on
+        the main thread (with other processes busy, two OpenMP threads on the main thread were measured
+        10-40x slower here), so the main thread would not be the same engine the node runs."""
+        images = [self.rgb] * len(self.spec.camera_names)
+        out: list[tuple[float, bool]] = []
+
+        def call() -> None:
+            t0 = time.perf_counter()
+            result = self.policy.select(images, self.state, INSTRUCTION, config=self.config.replace(seed=seed))
+            out.append(((time.perf_counter() - t0) * MS_PER_S, bool(result.valid)))
+        worker = threading.Thread(target=call, name="engine-alone")
+        worker.start()
+        worker.join()
+        return out[0]
+
+    def close(self) -> None:
+        del self.policy
+        gc.collect()
+
+
+def _start(args: argparse.Namespace, spec: Any, latency_mode: bool, workdir: Path
+           ) -> tuple[NodeProcess, BenchRig]:
+    rgb, state = _inputs(spec)
+    node = NodeProcess(_node_params(args, latency_mode), workdir)
+    rig = BenchRig(list(spec.joint_names), state, rgb)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while "active: commanding the arm" not in node.log_path.read_text():
+        if not node.alive() or time.monotonic() > deadline:
+            rig.close()
+            node.stop()
+            raise RuntimeError(f"the node did not start:\n{node.log_tail()}")
+        time.sleep(0.1)
+    # discovery: wait until the node's camera subscription sees us
+    while rig.camera_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return node, rig
+
+
+def run_latency(args: argparse.Namespace) -> dict[str, Any]:
+    """Engine-alone calls and node round trips alternate, so both see the same machine load."""
+    from mgselect_node.ros.messages import decode_selection
+
+    engine = EngineAlone(args)
+    engine_all, engine_valid = [], []
+    e2e, overhead = [], []
+    stages: dict[str, list[float]] = {k: [] for k in ("conversion_ms", "preprocess_ms", "assemble_ms",
+                                                      "safety_ms", "build_ms", "receipt_to_publish_ms")}
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="mgselect-bench-") as tmp:
+        node, rig = _start(args, engine.spec, latency_mode=True, workdir=Path(tmp))
+        try:
+            for index in range(args.samples + 1):             # sample 0 warms both paths up, not counted
+                ms, valid = engine.time_ms(seed=index)
+                if index > 0:
+                    engine_all.append(ms)
+                    if valid:
+                        engine_valid.append(ms)
+                sample_timeout = max(MIN_SAMPLE_TIMEOUT_S, SAMPLE_TIMEOUT_ENGINE_FACTOR * ms / MS_PER_S)
+                time.sleep(LATENCY_MODE_MAX_AGE_S)            # the previous frame is stale: the node is idle
+                n_sel, n_diag = len(rig.selections), len(rig.diagnostics)
+                t_pub = time.perf_counter()
+                stamp = rig.publish_frame()
+
+                def matched(n_sel: int = n_sel, stamp: float = stamp) -> Any:
+                    for t, msg in rig.selections[n_sel:]:
+                        if abs(decode_selection(msg)["frame_stamp"] - stamp) < 1e-6:
+                            return t
+                    return None
+                t_sel = rig.wait(matched, sample_timeout)
+                # the trajectory is published just before its selection: the last one received before it
+                t_traj = None if t_sel is None else rig.wait(
+                    lambda t_sel=t_sel: max((t for t in rig.trajectories if t <= t_sel), default=None), 1.0)
+                diag = None if t_sel is None else rig.wait(
+                    lambda n=n_diag: next((d for d in rig.diagnostics[n:] if d.get("node_overhead_ms_last")), None),
+                    5.0)
+                if t_traj is None or diag is None:
+                    failures += int(index > 0)                # e.g. the chunk was not valid: nothing published
+                    continue
+                if index == 0:
+                    continue
+                e2e.append((t_traj - t_pub) * MS_PER_S)
+                overhead.append(float(diag["node_overhead_ms_last"]))
+                for key, values in stages.items():
+                    if diag.get(f"{key}_last"):
+                        values.append(float(diag[f"{key}_last"]))
+        finally:
+            rig.close()
+            node.stop()
+            engine.close()
+    # only valid chunks reach the controller, and an invalid selection costs more (decode budget, greedy
+    # fallback): the node's round trips are compared with the engine's valid calls
+    engine_ms = engine_valid or engine_all
+    result: dict[str, Any] = {
+        "mode": "latency", "policy": args.policy, "device": args.device, "dtype": args.dtype,
+        "num_candidates": args.num_candidates, "mask_mode": args.mask_mode, "temperature": args.temperature,
+        "image": f"{WIDTH}x{HEIGHT} rgb8", "samples": len(e2e), "failed_samples": failures,
+        "node_overhead_p50_ms": _p(overhead, 50), "node_overhead_p95_ms": _p(overhead, 95),
+        "e2e_p50_ms": _p(e2e, 50), "e2e_p95_ms": _p(e2e, 95),
+        "engine_p50_ms": _p(engine_ms, 50), "engine_p95_ms": _p(engine_ms, 95),
+        "engine_valid_calls": len(engine_valid), "engine_all_p50_ms": _p(engine_all, 50),
+    }
+    if result["e2e_p50_ms"] is not None and result["engine_p50_ms"] is not None:
+        result["e2e_minus_engine_p50_ms"] = result["e2e_p50_ms"] - result["engine_p50_ms"]
+    result.update({f"{key[:-3]}_p50_ms": _p(values, 50) for key, values in stages.items()})
+    return result
+
+
+def _count(diag: dict[str, str], key: str) -> int:
+    """An integer counter from diagnostics ('frames_received' is a per-camera list: its first camera)."""
+    raw = diag.get(key, "").strip("[]").split(",")[0].strip()
+    return int(float(raw)) if raw else 0
+
+
+def _growth(series: list[tuple[float, dict[str, float]]], key: str, after_s: float) -> dict[str, float]:
+    values = [(t, m[key]) for t, m in series if key in m]
+    settled = [v for t, v in values if t >= after_s] or [v for _, v in values]
+    if not settled:
+        return {}
+    start, end = settled[0], values[-1][1]
+    return {f"{key}_baseline_mb": start, f"{key}_end_mb": end, f"{key}_peak_mb": max(v for _, v in values),
+            f"{key}_growth_pct": 100.0 * (end - start) / start if start else 0.0}
+
+
+def run_soak(args: argparse.Namespace) -> dict[str, Any]:
+    from mgselect_node.model.bundle import load_spec, resolve_policy_path
+
+    spec = load_spec(resolve_policy_path(args.policy))
+    with tempfile.TemporaryDirectory(prefix="mgselect-soak-") as tmp:
+        node, rig = _start(args, spec, latency_mode=False, workdir=Path(tmp))
+        series: list[tuple[float, dict[str, float]]] = []
+        try:
+            before = rig.wait(lambda: rig.diagnostics[-1] if rig.diagnostics else None, 5.0) or {}
+            joints_before = rig.joint_states_published
+            rig.start_camera(SOAK_CAMERA_HZ)
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < args.soak:
+                if not node.alive():
+                    raise RuntimeError(f"the node died during the soak:\n{node.log_tail()}")
+                series.append((time.monotonic() - t0, node.memory_mb()))
+                time.sleep(SOAK_RSS_PERIOD_S)
+            rig.stop_camera()
+            joints_published = rig.joint_states_published - joints_before
+            time.sleep(1.0)                                    # in-flight frames land, diagnostics update
+            frames_published = rig.frames_published
+            after = rig.wait(lambda: rig.diagnostics[-1] if rig.diagnostics else None, 5.0) or {}
+        finally:
+            rig.close()
+            node.stop()
+    frames_received = _count(after, "frames_received") - _count(before, "frames_received")
+    joints_received = _count(after, "joint_states_received") - _count(before, "joint_states_received")
+    dropped = frames_published - frames_received
+    result: dict[str, Any] = {
+        "mode": "soak", "policy": args.policy, "device": args.device, "soak_seconds": args.soak,
+        "camera_hz": SOAK_CAMERA_HZ, "joint_states_hz": SOAK_JOINTS_HZ, "image": f"{WIDTH}x{HEIGHT} rgb8",
+        "frames_published": frames_published, "frames_received": frames_received, "dropped_frames": dropped,
+        "dropped_frames_pct": 100.0 * dropped / max(frames_published, 1),
+        # joint states: the count stops when the camera stops; a few more arrive in the second after it
+        "joint_states_published": joints_published, "joint_states_received": joints_received,
+        "chunks_published": _count(after, "chunks_published") - _count(before, "chunks_published"),
+        "inference_rate_hz": float(after.get("inference_rate_hz") or 0.0),
+        "memory_baseline_after_s": args.soak * SOAK_WARMUP_FRACTION,
+        "outcome_counts": {k[len("count_"):]: int(v) for k, v in after.items() if k.startswith("count_")},
+    }
+    for key in ("rss", "anon", "shmem"):
+        result.update(_growth(series, key, args.soak * SOAK_WARMUP_FRACTION))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(list(sys.argv[1:] if argv is None else argv))
+    domain = use_loopback()
+    profile = default_fastdds_profile()
+    profile = profile or os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE")
+    print(f"ROS domain {domain} on loopback; Fast DDS profile: {profile}", file=sys.stderr)
+    result = run_soak(args) if args.soak is not None else run_latency(args)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json_path:
+        Path(args.json_path).write_text(text + "\n")
+    return 0 if (result.get("samples", 1) > 0) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
