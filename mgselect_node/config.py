@@ -104,7 +104,11 @@ class RuntimeConfig(_Validated):
     """Where the model runs. Needs a restart (the model is reloaded) to change."""
 
     policy: str = param("default", read_only=True,
-                        description="policy bundle: a directory, or a built-in name (see `mgselect policies`)")
+                        description="policy: a checkpoint directory, or the name of a bundled policy "
+                                    "(mgselect_node/policies/; 'default' is the demo's)")
+    policy_format: str = param("auto", read_only=True,
+                               description="checkpoint format of `policy` (a module of mgselect_node/model/formats/; "
+                                           "`mgselect inspect PATH` lists them); auto = detect from its files")
     device: str = param("cpu", read_only=True, description="torch device: cpu, cuda, cuda:1, ...")
     dtype: str = param("float32", choices=DTYPES, read_only=True, description="model weights dtype")
     static_cache: bool = param(False, read_only=True,

@@ -38,7 +38,7 @@ from mgselect_node.bench.engine_bench import naive_mg_select, synthetic_observat
 from mgselect_node.config import SelectionConfig
 from mgselect_node.engine.engine import SelectionEngine
 from mgselect_node.engine.policy import Policy
-from mgselect_node.model.bundle import TORCH_DTYPES, PolicyBundle, TokenLayout
+from mgselect_node.model.bundle import TORCH_DTYPES, PolicyBundle, native_prompts
 from mgselect_node.model.memory import GIB
 from mgselect_node.model.presets import PRESETS, ModelDims, build_config
 from mgselect_node.model.random_bundle import (
@@ -48,6 +48,7 @@ from mgselect_node.model.random_bundle import (
     random_spec,
     synthetic_chunks,
 )
+from mgselect_node.model.token_layout import TokenLayout
 from mgselect_node.tokenization.normalization import QuantileNormalizer
 from mgselect_node.tokenization.text_tokenizer import build_text_tokenizer
 
@@ -133,7 +134,8 @@ def build_preset_policy(preset: str = "pi0fast", device: str = "cpu", dtype: str
         path=Path(f"<in-memory {preset}>"), spec=spec, model=model, text_tokenizer=text_tokenizer,
         action_tokenizer=action_tokenizer, state_normalizer=QuantileNormalizer(spec.state_q01, spec.state_q99),
         action_normalizer=QuantileNormalizer(spec.action_q01, spec.action_q99),
-        layout=TokenLayout(vocab, action_tokenizer.vocab_size))
+        layout=TokenLayout(vocab, action_tokenizer.vocab_size),
+        prompts=native_prompts(text_tokenizer, spec, model.config))
     return Policy(bundle, static_cache=static_cache)
 
 

@@ -27,10 +27,7 @@ from mgselect_node.model.bundle import PolicyBundle
 from mgselect_node.model.cuda_graph import GraphedDecodeStep
 from mgselect_node.model.images import preprocess_images
 from mgselect_node.model.memory import check_decode_memory
-from mgselect_node.model.presets import image_tokens_per_camera
 from mgselect_node.tokenization.normalization import discretize_state
-from mgselect_node.tokenization.prompt import PromptBuilder
-from mgselect_node.tokenization.text_tokenizer import EOS_ID
 
 # Static KV caches are sized in multiples of this many slots, so prompts of slightly different lengths reuse
 # one preallocated cache (and one captured graph) instead of allocating per call.
@@ -64,25 +61,24 @@ class SelectionEngine:
         eagerly elsewhere: tests); None = whenever the cache is static on a CUDA device."""
         self.bundle = bundle
         self.spec = bundle.spec
-        self.backend = VLABackend(bundle.model)
+        self.backend = VLABackend(bundle.model, bundle.layout)
         self.static_cache = static_cache
         self.cuda_graph = static_cache and self.backend.device.type == "cuda" if cuda_graph is None else cuda_graph
         if self.cuda_graph and not static_cache:
             raise ValueError("cuda_graph=True needs static_cache=True (the graph replays on fixed cache addresses)")
         self._graph: GraphedDecodeStep | None = None
         self._memory_checked: tuple[int, int] | None = None  # (rows, capacity) last found to fit
-        self.prompts = PromptBuilder(
-            bundle.text_tokenizer, bundle.spec.prompt_format,
-            image_tokens=image_tokens_per_camera(bundle.model.config) * len(bundle.spec.camera_names))
+        self.prompts = bundle.prompts
         layout = bundle.layout
-        allowed = torch.zeros(layout.vocab_size, dtype=torch.bool)
-        allowed[layout.first_action_model_id:] = True
-        allowed[EOS_ID] = True
+        self._terminator = layout.terminator_id
+        allowed = torch.zeros(layout.model_vocab_size, dtype=torch.bool)
+        allowed[layout.first_action_model_id:layout.last_action_model_id + 1] = True
+        allowed[self._terminator] = True
         self._allowed = allowed.to(self.backend.device)
         # complete_chunks: chunk values each model id adds; ids that are not action tokens never fit.
         tokenizer = bundle.action_tokenizer
         self._chunk_values = tokenizer.horizon * tokenizer.action_dim
-        values = torch.full((layout.vocab_size,), self._chunk_values + 1, dtype=torch.long)
+        values = torch.full((layout.model_vocab_size,), self._chunk_values + 1, dtype=torch.long)
         per_action = torch.from_numpy(tokenizer.values_per_token())
         values[[layout.to_model(k) for k in range(len(per_action))]] = per_action
         self._token_values = values.to(self.backend.device)
@@ -182,19 +178,19 @@ class SelectionEngine:
         logprob = torch.zeros((n, budget), dtype=torch.float32, device=device)
         lengths = torch.zeros(n, dtype=torch.long, device=device)
         finished = torch.zeros(n, dtype=torch.bool, device=device)
-        eos = torch.full((n,), EOS_ID, dtype=torch.long, device=device)
+        eos = torch.full((n,), self._terminator, dtype=torch.long, device=device)
         filled = torch.zeros(n, dtype=torch.long, device=device)  # chunk values decoded so far (complete_chunks)
         for t in range(budget):
             log_p = torch.log_softmax(logits[:n], dim=-1)
             if config.complete_chunks:
                 allowed = self._token_values <= (self._chunk_values - filled)[:, None]
-                allowed[:, EOS_ID] = filled == self._chunk_values
+                allowed[:, self._terminator] = filled == self._chunk_values
             else:
                 allowed = self._allowed if config.restrict_to_action_tokens else None
             choice = self._sample(logits[:n], temperature, allowed, generator)
             active = ~finished
             token = torch.where(active, choice, eos)
-            is_action = active & (token != EOS_ID)
+            is_action = active & (token != self._terminator)
             logprob[:, t] = torch.where(is_action, log_p.gather(1, token[:, None])[:, 0], 0.0)
             if reference:
                 log_q = torch.log_softmax(logits[n:], dim=-1)
@@ -208,7 +204,7 @@ class SelectionEngine:
             lengths += is_action.long()
             if config.complete_chunks:
                 filled += torch.where(is_action, self._token_values[token], 0)
-            finished |= active & (token == EOS_ID)
+            finished |= active & (token == self._terminator)
             if t + 1 == budget or ((t + 1) % check_every == 0 and bool(finished.all())):
                 break
             logits = step(torch.cat([token, token]) if reference else token, state)
@@ -228,7 +224,7 @@ class SelectionEngine:
     def forbid_terminator(self) -> None:
         """Benchmarks only: never sample the terminator, so with restrict_to_action_tokens (and
         complete_chunks off) every candidate decodes exactly the token budget (fixed-length latency)."""
-        self._allowed[EOS_ID] = False
+        self._allowed[self._terminator] = False
 
     def _sample(self, logits: torch.Tensor, temperature: float, allowed: torch.Tensor | None,
                 generator: torch.Generator) -> torch.Tensor:
@@ -250,7 +246,7 @@ class SelectionEngine:
         layout = self.bundle.layout
         action_ids = []
         for pos, token in enumerate(model_ids):
-            if token < layout.first_action_model_id:
+            if not layout.is_action(int(token)):
                 raise InvalidActionTokens(f"token {token} at position {pos} is not an action token")
             action_ids.append(layout.to_action(int(token)))
         normalized = self.bundle.action_tokenizer.decode(action_ids)

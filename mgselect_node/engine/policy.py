@@ -65,9 +65,10 @@ class Policy:
 
 
 def load_policy(name_or_path: str = "default", device: str = "cpu", dtype: str = "float32",
-                static_cache: bool = False, cpu_threads: int = 0) -> Policy:
-    """Load a policy bundle (a directory or a built-in name such as 'default') onto `device`.
-    cpu_threads > 0 sets torch's (process-wide) intra-op thread count."""
+                static_cache: bool = False, cpu_threads: int = 0, policy_format: str = "auto") -> Policy:
+    """Load a policy (a checkpoint directory in any registered format, or a built-in name such as 'default')
+    onto `device`. cpu_threads > 0 sets torch's (process-wide) intra-op thread count."""
     if cpu_threads:
         torch.set_num_threads(cpu_threads)
-    return Policy(load_bundle(name_or_path, device=device, dtype=dtype), static_cache=static_cache)
+    bundle = load_bundle(name_or_path, device=device, dtype=dtype, policy_format=policy_format)
+    return Policy(bundle, static_cache=static_cache)

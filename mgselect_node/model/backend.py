@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache, PaliGemmaForConditionalGeneration, StaticCache
 
-from mgselect_node.tokenization.text_tokenizer import IMAGE_ID, PAD_ID
+from mgselect_node.model.token_layout import TokenLayout
 
 # PaliGemma counts positions from 1 (transformers' modeling_paligemma).
 POSITION_OFFSET = 1
@@ -35,8 +35,9 @@ class DecodeState:
 class VLABackend:
     """Thin, stateless wrapper: embeddings, masks, positions and cache handling for one model."""
 
-    def __init__(self, model: PaliGemmaForConditionalGeneration) -> None:
+    def __init__(self, model: PaliGemmaForConditionalGeneration, layout: TokenLayout) -> None:
         self.model = model
+        self.layout = layout
         self.language_model = model.model.language_model
         self.embed = model.get_input_embeddings()
         self.lm_head = model.lm_head
@@ -55,14 +56,14 @@ class VLABackend:
                        ) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-pad prompts, embed, put the image features at the <image> slots. Returns (embeds, valid)."""
         width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), PAD_ID, dtype=torch.long)
+        ids = torch.full((len(prompts), width), self.layout.pad_id, dtype=torch.long)
         valid = torch.zeros((len(prompts), width), dtype=torch.bool)
         for row, prompt in enumerate(prompts):
             ids[row, width - len(prompt):] = torch.as_tensor(prompt, dtype=torch.long)
             valid[row, width - len(prompt):] = True
         ids, valid = ids.to(self.device), valid.to(self.device)
         embeds = self.embed(ids)
-        image_slots = ids == IMAGE_ID
+        image_slots = ids == self.layout.image_id
         per_row = image_slots.sum(dim=1)
         if not bool((per_row == image_embeds.shape[0]).all()):
             raise ValueError(f"every prompt needs {image_embeds.shape[0]} <image> slots, got {per_row.tolist()}")

@@ -8,7 +8,8 @@
       action_tokenizer/    FAST or uniform-bin action tokenizer
 
 Token layout in the model vocabulary: text ids first, action ids at the top, as pi0-FAST does: action id k is
-model id `vocab_size - 1 - k`.
+model id `vocab_size - 1 - k` (model/token_layout.py). This is the "mgselect" format of model/formats/; other
+checkpoint formats are adapters that produce the same PolicyBundle.
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ from safetensors.torch import load_file, save_file
 from transformers import PaliGemmaConfig, PaliGemmaForConditionalGeneration
 
 from mgselect_node.errors import BundleError
+from mgselect_node.model.formats import AUTO, load_policy_dir
+from mgselect_node.model.presets import image_tokens_per_camera
 from mgselect_node.model.spec import PolicySpec
+from mgselect_node.model.token_layout import TokenLayout
 from mgselect_node.tokenization.action_tokenizer import ActionTokenizer, load_action_tokenizer
 from mgselect_node.tokenization.normalization import QuantileNormalizer
+from mgselect_node.tokenization.prompt import PromptBuilder
 from mgselect_node.tokenization.text_tokenizer import load_text_tokenizer, save_text_tokenizer
 
 POLICY_FILE = "policy.yaml"
@@ -40,27 +45,10 @@ DEFAULT_ALIAS_FILE = "DEFAULT"
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-@dataclass(frozen=True)
-class TokenLayout:
-    """Where action tokens sit in the model vocabulary."""
-
-    vocab_size: int
-    action_vocab_size: int
-
-    def to_model(self, action_id: int) -> int:
-        return self.vocab_size - 1 - action_id
-
-    def to_action(self, model_id: int) -> int:
-        return self.vocab_size - 1 - model_id
-
-    @property
-    def first_action_model_id(self) -> int:
-        return self.vocab_size - self.action_vocab_size
-
-
 @dataclass
 class PolicyBundle:
-    """A loaded bundle: the model and the processors around it."""
+    """A loaded policy, whatever its checkpoint format: the model and the processors around it. The format
+    adapter fills every field; the engine reads token ids, prompts and stats only from here."""
 
     path: Path
     spec: PolicySpec
@@ -70,6 +58,13 @@ class PolicyBundle:
     state_normalizer: QuantileNormalizer
     action_normalizer: QuantileNormalizer
     layout: TokenLayout
+    prompts: PromptBuilder
+
+
+def native_prompts(text_tokenizer: object, spec: PolicySpec, config: PaliGemmaConfig) -> PromptBuilder:
+    """The prompt builder of this format: spec.prompt_format, one <image> slot per image token per camera."""
+    return PromptBuilder(text_tokenizer, spec.prompt_format, state_dim=spec.state_dim,
+                         image_tokens=image_tokens_per_camera(config) * len(spec.camera_names))
 
 
 def builtin_names() -> list[str]:
@@ -109,9 +104,14 @@ def load_spec(path: Path) -> PolicySpec:
     return PolicySpec.from_dict(data)
 
 
-def load_bundle(name_or_path: str, device: str = "cpu", dtype: str = "float32") -> PolicyBundle:
+def load_bundle(name_or_path: str, device: str = "cpu", dtype: str = "float32",
+                policy_format: str = AUTO) -> PolicyBundle:
+    """A directory or built-in name, loaded by its checkpoint format's adapter (detected unless named)."""
+    return load_policy_dir(resolve_policy_path(name_or_path), policy_format, device, dtype)
+
+
+def load_native_bundle(path: Path, device: str = "cpu", dtype: str = "float32") -> PolicyBundle:
     """Load and cross-check every part; the error names the part that is missing or inconsistent."""
-    path = resolve_policy_path(name_or_path)
     spec = load_spec(path)
     try:
         config = PaliGemmaConfig.from_dict(json.loads(_require(path, CONFIG_FILE).read_text()))
@@ -151,7 +151,8 @@ def load_bundle(name_or_path: str, device: str = "cpu", dtype: str = "float32") 
     return PolicyBundle(
         path=path, spec=spec, model=model, text_tokenizer=text_tokenizer, action_tokenizer=action_tokenizer,
         state_normalizer=QuantileNormalizer(spec.state_q01, spec.state_q99),
-        action_normalizer=QuantileNormalizer(spec.action_q01, spec.action_q99), layout=layout)
+        action_normalizer=QuantileNormalizer(spec.action_q01, spec.action_q99), layout=layout,
+        prompts=native_prompts(text_tokenizer, spec, config))
 
 
 def save_bundle(path: Path, spec: PolicySpec, model: PaliGemmaForConditionalGeneration, text_tokenizer,

@@ -71,10 +71,10 @@ _LEVELS = {pl.OK: DiagnosticStatus.OK, pl.DISABLED: DiagnosticStatus.WARN, pl.WA
 PolicyLoader = Callable[..., Any]
 
 
-def _load_policy(name: str, device: str, dtype: str, static_cache: bool, cpu_threads: int = 0) -> Any:
+def _load_policy(name: str, **options: Any) -> Any:
     from mgselect_node.engine.policy import load_policy  # torch is imported only when configuring
 
-    return load_policy(name, device=device, dtype=dtype, static_cache=static_cache, cpu_threads=cpu_threads)
+    return load_policy(name, **options)
 
 
 def _rss_mb() -> float:
@@ -166,7 +166,7 @@ class MGSelectNode(LifecycleNode):
         self.get_logger().info(f"loading policy {rt.policy!r} on {rt.device} ({rt.dtype})")
         try:
             policy = self._loader(rt.policy, device=rt.device, dtype=rt.dtype, static_cache=rt.static_cache,
-                                  cpu_threads=rt.cpu_threads)
+                                  cpu_threads=rt.cpu_threads, policy_format=rt.policy_format)
             pipeline = ControlPipeline(policy, self._config)
             warm = getattr(policy, "warmup", None)
             if warm is not None:

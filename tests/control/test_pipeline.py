@@ -11,7 +11,6 @@ import pytest
 from mgselect_node.config import Config, ConfigError
 from mgselect_node.control import pipeline as pl
 from mgselect_node.control.pipeline import ControlPipeline, finite_difference_velocities
-
 from tests.ros.fakes import JOINTS, RAMP, FakePolicy, fake_spec
 
 NOW = 100.0
