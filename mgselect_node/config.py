@@ -16,6 +16,7 @@ from typing import Any
 STRATEGIES = ("greedy", "sample", "likelihood", "mg_select")
 MASK_MODES = ("text", "state", "both")
 AGGREGATIONS = ("sum", "mean")
+DECODING_MODES = ("strict", "relaxed")
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -95,6 +96,10 @@ class SelectionConfig(_Validated):
         True, description="decode only token sequences that make exactly one chunk (no token past horizon x dim "
                           "values, terminator exactly there); implies restrict_to_action_tokens. Scores still "
                           "use the model's unconstrained distributions")
+    decoding: str = param("strict", choices=DECODING_MODES,
+                          description="strict: a candidate that does not make exactly one chunk is rejected; "
+                                      "relaxed: LeRobot's pad/truncate of the DCT coefficients (never a zero "
+                                      "chunk), for parity with LeRobot-served pi0-FAST")
     max_action_tokens: int = param(0, low=0, high=1024,
                                    description="decode budget in tokens; 0 = the policy bundle's default")
 

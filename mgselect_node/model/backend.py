@@ -62,8 +62,9 @@ class VLABackend:
             ids[row, width - len(prompt):] = torch.as_tensor(prompt, dtype=torch.long)
             valid[row, width - len(prompt):] = True
         ids, valid = ids.to(self.device), valid.to(self.device)
-        embeds = self.embed(ids)
         image_slots = ids == self.layout.image_id
+        # pi0-FAST's <image> id lies past the embedding rows: embed a pad there, the image features replace it.
+        embeds = self.embed(ids.masked_fill(image_slots, self.layout.pad_id))
         per_row = image_slots.sum(dim=1)
         if not bool((per_row == image_embeds.shape[0]).all()):
             raise ValueError(f"every prompt needs {image_embeds.shape[0]} <image> slots, got {per_row.tolist()}")
