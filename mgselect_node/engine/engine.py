@@ -162,6 +162,7 @@ class SelectionEngine:
         self._check_memory(n, len(prompts), capacity)
         image_embeds = backend.encode_images(torch.from_numpy(pixels))
         logits, state = backend.prefill(prompts, image_embeds, capacity=capacity)
+        state.next_position = state.next_position + self.prompts.position_gap  # openpi's decode quirk
         backend.expand(state, n, static=self.static_cache)  # rows: [cond] * n (+ [ref] * n)
         step, check_every = backend.step, 1
         if self.cuda_graph:

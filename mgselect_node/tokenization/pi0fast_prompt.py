@@ -30,13 +30,15 @@ ACTION_PREFIX = "Action: "
 @dataclass(frozen=True)
 class Pi0FastPromptStyle:
     """lowercase: openpi; trailing_bos: LeRobot; max_length: cut of <bos> + text (0 = none);
-    state_width: pad the normalized state with zeros to this many values (0 = no padding)."""
+    state_width: pad the normalized state with zeros to this many values (0 = no padding);
+    position_gap: openpi decodes at positions prefill_len + step + 1, one position past training's."""
 
     name: str
     lowercase: bool
     trailing_bos: bool
     max_length: int = 0
     state_width: int = 0
+    position_gap: int = 0
 
 
 class Pi0FastPromptBuilder:
@@ -50,6 +52,7 @@ class Pi0FastPromptBuilder:
         self.bos_id, self.image_id = bos_id, image_id
         self.state_dim = state_dim
         self.suffix_prefix = list(tokenizer.encode(ACTION_PREFIX, add_special_tokens=False).ids)
+        self.position_gap = style.position_gap
 
     def clean_task(self, instruction: str) -> str:
         if not isinstance(instruction, str):

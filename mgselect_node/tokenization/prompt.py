@@ -84,6 +84,7 @@ class PromptBuilder:
         self.state_dim = state_dim
         self.n_bins = n_bins
         self.suffix_prefix: list[int] = []  # tokens forced after the prompt (pi0-FAST: "Action: "); none here
+        self.position_gap = 0  # positions skipped between prompt and first decoded token (openpi: 1)
 
     def state_bins(self, normalized: Any) -> np.ndarray:
         """Normalized state -> the integer bins written into the prompt."""
