@@ -27,7 +27,8 @@ def openpi_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("openpi") / "pi0fast_tiny"
     (root / "assets" / "tiny_robot").mkdir(parents=True)
     tensors = load_file(str(DATA / "checkpoint" / "model.safetensors"))
-    renamed = {key.removeprefix("model."): value for key, value in tensors.items() if not key.endswith("lm_head.weight")}
+    renamed = {key.removeprefix("model."): value for key, value in tensors.items()
+               if not key.endswith("lm_head.weight")}
     save_file(renamed, str(root / "model.safetensors"))
     stats = {"state": {"q01": Q01, "q99": Q99, "mean": [0.0] * 4, "std": [1.0] * 4},
              "actions": {"q01": Q01, "q99": Q99, "mean": [0.0] * 4, "std": [1.0] * 4}}
@@ -39,7 +40,8 @@ def openpi_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def bundle(openpi_dir):
-    options = LoadOptions(text_tokenizer=str(DATA / "paligemma_tokenizer"), action_tokenizer=str(DATA / "fast_tokenizer"))
+    options = LoadOptions(text_tokenizer=str(DATA / "paligemma_tokenizer"),
+                          action_tokenizer=str(DATA / "fast_tokenizer"))
     return load_bundle(str(openpi_dir), options=options)
 
 
