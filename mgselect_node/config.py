@@ -114,6 +114,12 @@ class RuntimeConfig(_Validated):
     policy_format: str = param("auto", read_only=True,
                                description="checkpoint format of `policy` (a module of mgselect_node/model/formats/; "
                                            "`mgselect inspect PATH` lists them); auto = detect from its files")
+    text_tokenizer: str = param("", read_only=True,
+                                description="pi0-FAST checkpoints: local directory of the PaliGemma tokenizer.json; "
+                                            "empty = the checkpoint's name as a local path or in the HF cache")
+    action_tokenizer: str = param("", read_only=True,
+                                  description="pi0-FAST checkpoints: local FAST tokenizer directory "
+                                              "(processor_config.json + BPE); empty = as text_tokenizer")
     device: str = param("cpu", read_only=True, description="torch device: cpu, cuda, cuda:1, ...")
     dtype: str = param("float32", choices=DTYPES, read_only=True, description="model weights dtype")
     static_cache: bool = param(False, read_only=True,
