@@ -33,7 +33,7 @@ def _load(path: Path, options: LoadOptions | None = None):
 
 def test_missing_weights(checkpoint):
     (checkpoint / "model.safetensors").unlink()
-    with pytest.raises(BundleError, match="missing model.safetensors"):
+    with pytest.raises(BundleError, match=r"missing model\.safetensors"):
         _load(checkpoint)
 
 
@@ -67,7 +67,7 @@ def test_tokenizers_found_in_a_hugging_face_cache(tmp_path, monkeypatch, lerobot
 def test_pi0_policy_is_refused(checkpoint):
     config = json.loads((checkpoint / "config.json").read_text())
     (checkpoint / "config.json").write_text(json.dumps(config | {"type": "pi0"}))
-    with pytest.raises(BundleError, match="flow-matching pi0 / pi0.5 policy; MG-Select needs an autoregressive"):
+    with pytest.raises(BundleError, match=r"flow-matching pi0 / pi0\.5 policy; MG-Select needs an autoregressive"):
         _load(checkpoint)
 
 
@@ -92,7 +92,7 @@ def test_fast_directory_without_processor_config(checkpoint, tmp_path):
     shutil.copytree(DATA / "fast_tokenizer", tmp_path / "fast")
     (tmp_path / "fast" / "processor_config.json").unlink()
     options = LoadOptions(text_tokenizer=str(DATA / "paligemma_tokenizer"), action_tokenizer=str(tmp_path / "fast"))
-    with pytest.raises(BundleError, match="processor_config.json: missing or not a FAST processor config"):
+    with pytest.raises(BundleError, match=r"processor_config\.json: missing or not a FAST processor config"):
         _load(checkpoint, options)
 
 
@@ -100,7 +100,7 @@ def test_fewer_camera_topics_than_policy_cameras_and_wrong_joint_count(lerobot_t
     policy = Policy(lerobot_tiny_bundle)
     with pytest.raises(ConfigError, match=r"image_topics has 1 entries; policy .* needs 2 camera\(s\)"):
         ControlPipeline(policy, Config().with_flat({"joint_names": [f"j{i}" for i in range(6)]}))
-    with pytest.raises(ConfigError, match="joint_names has 5 entries; policy .* drives 6"):
+    with pytest.raises(ConfigError, match=r"joint_names has 5 entries; policy .* drives 6"):
         ControlPipeline(policy, Config().with_flat({"joint_names": [f"j{i}" for i in range(5)],
                                                     "image_topics": ["/a", "/b"]}))
     images = [np.zeros((28, 28, 3), np.uint8)] * 2
