@@ -40,34 +40,22 @@ class ByteLevelFastTokenizer:
         if horizon < 1 or action_dim < 1 or not scale > 0:
             raise InputError(f"FAST: horizon={horizon}, action_dim={action_dim}, scale={scale}; expected > 0")
         self._bpe = bpe
-        self._horizon, self._action_dim = int(horizon), int(action_dim)
+        self.horizon, self.action_dim = int(horizon), int(action_dim)
         self.scale, self.min_token = float(scale), int(min_token)
         vocab = bpe.get_vocab()
-        self._vocab_size = max(vocab.values()) + 1
+        self.vocab_size = max(vocab.values()) + 1
         # A character has exactly one lead byte, so lead bytes per token sum to the coefficient count.
         bytes_of = _token_bytes(vocab)
-        self._values = np.zeros(self._vocab_size, dtype=np.int64)
+        self._values = np.zeros(self.vocab_size, dtype=np.int64)
         for token, index in vocab.items():
             self._values[index] = sum(1 for b in bytes_of.get(token, b"") if b & 0xC0 != 0x80)
-
-    @property
-    def vocab_size(self) -> int:
-        return self._vocab_size
-
-    @property
-    def horizon(self) -> int:
-        return self._horizon
-
-    @property
-    def action_dim(self) -> int:
-        return self._action_dim
 
     def values_per_token(self) -> np.ndarray:
         return self._values.copy()
 
     def encode(self, chunk: Any) -> list[int]:
         """Normalized chunk (horizon, action_dim) -> BPE ids (as the FAST processor encodes)."""
-        array = check_chunk(chunk, self._horizon, self._action_dim)
+        array = check_chunk(chunk, self.horizon, self.action_dim)
         coeffs = np.round(dct(array, axis=0, norm="ortho") * self.scale).astype(np.int64).reshape(-1)
         text = "".join(chr(max(int(c) - self.min_token, 0)) for c in coeffs)
         return list(self._bpe.encode(text, add_special_tokens=False).ids)
@@ -78,16 +66,16 @@ class ByteLevelFastTokenizer:
     def decode(self, ids: Any) -> np.ndarray:
         """Strict: exactly horizon x action_dim coefficients from known ids, else InvalidActionTokens."""
         ids = [int(i) for i in ids]
-        unknown = [(pos, i) for pos, i in enumerate(ids) if not 0 <= i < self._vocab_size]
+        unknown = [(pos, i) for pos, i in enumerate(ids) if not 0 <= i < self.vocab_size]
         if unknown:
             raise InvalidActionTokens(f"FAST id {unknown[0][1]} at position {unknown[0][0]} is not in the "
-                                      f"{self._vocab_size}-id BPE vocabulary")
+                                      f"{self.vocab_size}-id BPE vocabulary")
         text = self._text(ids)
         if REPLACEMENT in text:
             raise InvalidActionTokens("FAST ids do not form whole characters (bytes are not valid UTF-8)")
-        if len(text) != self._horizon * self._action_dim:
+        if len(text) != self.horizon * self.action_dim:
             raise InvalidActionTokens(f"FAST ids decode to {len(text)} coefficients, expected horizon*dim = "
-                                      f"{self._horizon}*{self._action_dim} = {self._horizon * self._action_dim}")
+                                      f"{self.horizon}*{self.action_dim} = {self.horizon * self.action_dim}")
         return self._inverse(text)
 
     def decode_relaxed(self, ids: Any) -> np.ndarray:
@@ -98,14 +86,14 @@ class ByteLevelFastTokenizer:
         if negative:
             raise InvalidActionTokens(f"FAST id {negative[0]} is negative (a model id above the FAST range); "
                                       "LeRobot would return its zero chunk here")
-        text = self._text([i for i in ids if i < self._vocab_size])[: self._horizon * self._action_dim]
+        text = self._text([i for i in ids if i < self.vocab_size])[: self.horizon * self.action_dim]
         return self._inverse(text, pad=True)
 
     def _inverse(self, text: str, pad: bool = False) -> np.ndarray:
         values = np.array([ord(ch) + self.min_token for ch in text], dtype=np.float64)
         if pad:
-            values = np.pad(values, (0, self._horizon * self._action_dim - values.size))
-        return idct(values.reshape(self._horizon, self._action_dim) / self.scale, axis=0, norm="ortho")
+            values = np.pad(values, (0, self.horizon * self.action_dim - values.size))
+        return idct(values.reshape(self.horizon, self.action_dim) / self.scale, axis=0, norm="ortho")
 
     def save(self, directory: str | Path) -> None:
         """processor_config.json + the BPE at the root and under bpe_tokenizer/ (both layouts)."""
@@ -113,8 +101,8 @@ class ByteLevelFastTokenizer:
         for target in (path, path / BPE_SUBDIR):
             target.mkdir(parents=True, exist_ok=True)
             self._bpe.save(str(target / BPE_FILE))
-        config = {"scale": self.scale, "min_token": self.min_token, "vocab_size": self._vocab_size,
-                  "time_horizon": self._horizon, "action_dim": self._action_dim}
+        config = {"scale": self.scale, "min_token": self.min_token, "vocab_size": self.vocab_size,
+                  "time_horizon": self.horizon, "action_dim": self.action_dim}
         (path / PROCESSOR_FILE).write_text(json.dumps(config, indent=2) + "\n")
 
     @classmethod
@@ -138,8 +126,8 @@ class ByteLevelFastTokenizer:
         return cls(bpe, horizon, action_dim, scale, min_token)
 
     def __repr__(self) -> str:
-        return (f"ByteLevelFastTokenizer(horizon={self._horizon}, action_dim={self._action_dim}, "
-                f"scale={self.scale}, min_token={self.min_token}, vocab_size={self._vocab_size})")
+        return (f"ByteLevelFastTokenizer(horizon={self.horizon}, action_dim={self.action_dim}, "
+                f"scale={self.scale}, min_token={self.min_token}, vocab_size={self.vocab_size})")
 
 
 def _token_bytes(vocab: dict[str, int]) -> dict[str, bytes]:
