@@ -81,27 +81,21 @@ def test_graph_matches_dynamic_with_early_terminators(fp32):
     """Rows finish at different steps and the loop ends before the budget (the every-k-steps finished check)."""
     dynamic, graph = fp32
     first = dynamic.bundle.layout.first_action_model_id
-    originals = [p.engine._allowed.clone() for p in fp32]
-    try:
-        for p in fp32:  # a hot draw among the terminator and three action tokens: rows end early
-            p.engine._allowed.zero_()
-            p.engine._allowed[EOS_ID] = True
-            p.engine._allowed[first:first + 3] = True
-        images, state = _observation(7)
-        budget = 40
-        ended_early = False
-        for seed in range(4):
-            config = SelectionConfig(num_candidates=4, temperature=HOT, seed=seed, max_action_tokens=budget,
-                                     complete_chunks=False)
-            expected = dynamic.engine.select(images, state, INSTRUCTION, config, fallback=False)
-            got = graph.engine.select(images, state, INSTRUCTION, config, fallback=False)
-            _assert_same(expected, got, FP32_ATOL)
-            lengths = [len(t) for t in got.tokens]
-            ended_early |= max(lengths) < budget - 4 and len(set(lengths)) > 1
-        assert ended_early
-    finally:
-        for p, allowed in zip(fp32, originals, strict=True):
-            p.engine._allowed.copy_(allowed)
+    allowed = torch.zeros_like(dynamic.engine.token_mask())  # a hot draw among the terminator and three
+    allowed[EOS_ID] = True                                     # action tokens: rows end early
+    allowed[first:first + 3] = True
+    images, state = _observation(7)
+    budget = 40
+    ended_early = False
+    for seed in range(4):
+        config = SelectionConfig(num_candidates=4, temperature=HOT, seed=seed, max_action_tokens=budget,
+                                 complete_chunks=False)
+        expected = dynamic.engine.select(images, state, INSTRUCTION, config, fallback=False, allowed_tokens=allowed)
+        got = graph.engine.select(images, state, INSTRUCTION, config, fallback=False, allowed_tokens=allowed)
+        _assert_same(expected, got, FP32_ATOL)
+        lengths = [len(t) for t in got.tokens]
+        ended_early |= max(lengths) < budget - 4 and len(set(lengths)) > 1
+    assert ended_early
 
 
 def test_bfloat16_graph_runs_and_matches_eager(bf16):
