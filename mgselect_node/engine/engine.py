@@ -235,8 +235,9 @@ class SelectionEngine:
     def token_mask(self, terminator: bool = True) -> torch.Tensor:
         """A fresh (vocab,) bool mask of the action tokens, plus the terminator unless terminator=False (then no
         row can stop: with `generate(allowed_tokens=...)` every row decodes exactly the token budget)."""
-        mask = self._allowed.clone()
-        mask[self._terminator] = terminator
+        mask = self._allowed.clone()  # a copy: callers may change it, the engine's own mask never changes
+        if not terminator:
+            mask[self._terminator] = False
         return mask
 
     def _sample(self, logits: torch.Tensor, temperature: float, allowed: torch.Tensor | None,

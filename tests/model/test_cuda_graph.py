@@ -81,25 +81,14 @@ def test_shape_change_rebuilds_the_step(policies):
     assert seen[2].cache is buffered.engine.backend._static_caches[seen[2].shape]
 
 
-def test_early_terminators_and_the_every_k_finished_check(policies):
+def test_early_terminators_and_the_every_k_finished_check(policies, early_ending_pairs):
     """Rows end at different steps and all end well before the budget; the loop, which checks 'all finished'
     only every few steps, gives the same tokens and scores as the check-every-step dynamic path."""
     dynamic, buffered = policies
-    first = dynamic.bundle.layout.first_action_model_id
-    budget = 40
-    allowed = torch.zeros_like(dynamic.engine.token_mask())  # a hot draw among the terminator and three
-    allowed[EOS_ID] = True                                     # action tokens: rows end early
-    allowed[first:first + 3] = True
     images, state = _observation(7)
-    ended_early = False
-    for seed in range(3):
-        config = SelectionConfig(num_candidates=4, temperature=HOT, seed=seed, max_action_tokens=budget,
-                                 complete_chunks=False)
-        expected = dynamic.engine.select(images, state, INSTRUCTION, config, fallback=False, allowed_tokens=allowed)
-        got = buffered.engine.select(images, state, INSTRUCTION, config, fallback=False, allowed_tokens=allowed)
+    pairs, ended_early = early_ending_pairs(dynamic.engine, buffered.engine, images, state, range(3), HOT)
+    for expected, got in pairs:
         _assert_same(expected, got)
-        lengths = [len(t) for t in got.tokens]
-        ended_early |= max(lengths) < budget - 4 and len(set(lengths)) > 1
     assert ended_early
 
 
