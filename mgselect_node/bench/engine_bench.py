@@ -37,7 +37,6 @@ from mgselect_node.engine.result import SelectionResult
 from mgselect_node.engine.scoring import aggregate, token_kl
 from mgselect_node.engine.strategies import GREEDY
 from mgselect_node.model.images import preprocess_images
-from mgselect_node.tokenization.text_tokenizer import EOS_ID, PAD_ID
 
 SWEEP_N = (1, 2, 4, 8, 16)
 REFERENCE_N = 4
@@ -89,7 +88,7 @@ def _reference_log_q(policy: Policy, pixels: torch.Tensor, masked: list[int], ro
     """Teacher-forced reference pass: full forward of masked prompt + each candidate's tokens."""
     model = policy.bundle.model
     width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), len(masked) + width), PAD_ID, dtype=torch.long)
+    ids = torch.full((len(rows), len(masked) + width), policy.bundle.layout.pad_id, dtype=torch.long)
     attention = torch.zeros_like(ids)
     for i, row in enumerate(rows):
         ids[i, :len(masked) + len(row)] = torch.tensor(masked + row)
@@ -132,6 +131,7 @@ def hf_generate_mg_select(policy: Policy, images, state, instruction: str, confi
     cond, masked = engine.build_prompts(engine.check_state(state), instruction, config.mask_mode)
     pixels = torch.from_numpy(preprocess_images(images, policy.spec.camera_names, policy.spec.image_size))
     budget = config.max_action_tokens or policy.spec.max_action_tokens
+    end = policy.bundle.layout.terminator_id
     torch.manual_seed(config.seed)
     with torch.inference_mode():
         out = model.generate(
@@ -139,14 +139,14 @@ def hf_generate_mg_select(policy: Policy, images, state, instruction: str, confi
             pixel_values=pixels.to(model.device, model.dtype),
             token_type_ids=torch.zeros((1, len(cond)), dtype=torch.long, device=model.device),
             do_sample=True, temperature=config.temperature, top_k=0, num_return_sequences=config.num_candidates,
-            max_new_tokens=budget, min_new_tokens=budget if fixed_length else None, eos_token_id=EOS_ID,
-            pad_token_id=PAD_ID, output_scores=True, return_dict_in_generate=True)
+            max_new_tokens=budget, min_new_tokens=budget if fixed_length else None, eos_token_id=end,
+            pad_token_id=policy.bundle.layout.pad_id, output_scores=True, return_dict_in_generate=True)
     sequences = out.sequences[:, len(cond):].cpu()
     rows = []
     for seq in sequences.tolist():
-        rows.append(seq[:seq.index(EOS_ID)] if EOS_ID in seq else seq)
+        rows.append(seq[:seq.index(end)] if end in seq else seq)
     log_p_steps = torch.log_softmax(torch.stack(out.scores, dim=1).float(), dim=-1)  # (N, T, V), tempered
-    log_qs = _reference_log_q(policy, pixels, masked, [r or [EOS_ID] for r in rows])
+    log_qs = _reference_log_q(policy, pixels, masked, [r or [end] for r in rows])
     return [aggregate(config.aggregation, token_kl(lq, log_p_steps[i, :len(lq)])) for i, lq in enumerate(log_qs)]
 
 

@@ -12,7 +12,6 @@ from mgselect_node.config import SelectionConfig
 from mgselect_node.engine.engine import SelectionEngine
 from mgselect_node.engine.policy import Policy, load_policy
 from mgselect_node.model.cuda_graph import GraphedDecodeStep
-from mgselect_node.tokenization.text_tokenizer import EOS_ID
 
 INSTRUCTION = "pick up the red cube"
 ATOL = 1e-4
@@ -100,7 +99,7 @@ def test_fixed_length_decodes_the_full_budget_and_leaves_the_engine_alone(random
                                   allowed_tokens=policy.engine.token_mask(terminator=False))
     assert [len(t) for t in result.tokens] == [9, 9, 9]
     assert not result.fallback
-    assert policy.engine.token_mask()[EOS_ID]  # the production mask still allows the terminator
+    assert policy.engine.token_mask()[policy.bundle.layout.terminator_id]  # still allowed in production
     with pytest.raises(ValueError, match="complete_chunks=False"):
         policy.engine.select(images, state, INSTRUCTION, config.replace(complete_chunks=True),
                              allowed_tokens=policy.engine.token_mask(terminator=False))
