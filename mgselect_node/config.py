@@ -13,9 +13,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-STRATEGIES = ("greedy", "sample", "likelihood", "mg_select")
+from mgselect_node.engine import scoring, strategies
+
+STRATEGIES = strategies.STRATEGY_NAMES      # registry: engine/strategies.py
 MASK_MODES = ("text", "state", "both")
-AGGREGATIONS = ("sum", "mean")
+AGGREGATIONS = scoring.AGGREGATION_NAMES    # registry: engine/scoring.py
 DECODING_MODES = ("strict", "relaxed")
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -81,14 +83,15 @@ class SelectionConfig(_Validated):
     """How one action chunk is chosen. Tunable live; read by the engine at every inference."""
 
     strategy: str = param("mg_select", choices=STRATEGIES,
-                          description="greedy | sample | likelihood (best-of-N log-prob) | mg_select")
+                          description=strategies.describe())
     num_candidates: int = param(4, low=1, high=64, description="N sampled candidate chunks per inference")
     temperature: float = param(0.5, low=0.0, high=5.0,
                                description="sampling temperature tau (0 = greedy decoding of every row)")
     mask_mode: str = param("text", choices=MASK_MODES,
                            description="MG-Select reference: mask the instruction, the state, or both")
     aggregation: str = param("sum", choices=AGGREGATIONS,
-                             description="how token KL(Q||P) is combined over action tokens: sum or mean")
+                             description="how token scores (KL(Q||P), log P) are combined over action tokens: "
+                                         + " or ".join(AGGREGATIONS))
     seed: int = param(0, low=0, high=2**31 - 1, description="base RNG seed; inference k uses seed + k")
     restrict_to_action_tokens: bool = param(
         True, description="sample only action tokens and the terminator (invalid text tokens never drawn)")

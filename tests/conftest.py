@@ -40,3 +40,32 @@ def lerobot_tiny_bundle(lerobot_tiny):
 
     path, options = lerobot_tiny
     return load_bundle(path, options=options)
+
+
+EARLY_END_BUDGET = 40
+
+
+@pytest.fixture(scope="session")
+def early_ending_pairs():
+    """(reference engine, engine, images, state, seeds, temperature) -> one (reference result, result) pair per
+    seed, decoded hot among the terminator and three action tokens (select(allowed_tokens=...)), so rows end
+    early and at different steps: tests of the decode loop's finished handling. Also returns whether some
+    call ended well before the budget with rows of different lengths (the case under test)."""
+    from mgselect_node.config import SelectionConfig
+
+    def run(reference, engine, images, state, seeds, temperature):
+        allowed = engine.token_mask() & ~engine.token_mask(terminator=False)  # the terminator alone
+        first = engine.bundle.layout.first_action_model_id
+        allowed[first:first + 3] = True
+        pairs, ended_early = [], False
+        for seed in seeds:
+            config = SelectionConfig(num_candidates=4, temperature=temperature, seed=seed,
+                                     max_action_tokens=EARLY_END_BUDGET, complete_chunks=False)
+            pair = tuple(e.select(images, state, "pick up the red cube", config, fallback=False,
+                                  allowed_tokens=allowed) for e in (reference, engine))
+            lengths = [len(t) for t in pair[1].tokens]
+            ended_early |= max(lengths) < EARLY_END_BUDGET - 4 and len(set(lengths)) > 1
+            pairs.append(pair)
+        return pairs, ended_early
+
+    return run

@@ -1,14 +1,18 @@
 """`mgselect bench`: latency of one selection, every variant measured side by side in one process.
 
-Variants (same observation, same decode budget, same seed):
+Headline (`timings_ms`, `ratios`): every variant decodes exactly the token budget (`decode_budget_tokens`):
+no row may draw the terminator (the engine's `allowed_tokens=token_mask(terminator=False)`, transformers'
+`min_new_tokens`), so every comparison is made at equal decoded length and measures cost alone:
 - greedy: one row, temperature 0;
 - mg_select N in {1, 2, 4, 8, 16}: shared prefill + lockstep decode of N conditioned + N reference rows;
 - naive mg_select N=4: each candidate pays its own prefill + decode, then its own teacher-forced reference pass;
-- hf_generate N=4: transformers `generate(num_return_sequences=N)`, then one batched teacher-forced reference;
-- greedy and mg_select N=4 at fixed length: no terminator, so every row decodes the whole budget. Chunks end
-  where the policy stops them, and greedy's chunk can be much longer or shorter than the sampled ones on a
-  given frame; the fixed-length ratio is the cost of N candidates + reference rows alone.
-Each number is the median over repeats after warm-up. `--ros` measures the node instead (bench/ros_bench.py).
+- hf_generate N=4: transformers `generate(num_return_sequences=N)`, then one batched teacher-forced reference.
+Secondary (`variable_length`): the same variants as the node runs them (complete chunks, rows stop at the
+terminator). A call lasts as long as its longest row and lengths differ between variants and frames, so those
+ratios mix cost with chunk length (`decoded_tokens` says how long each was).
+The observation (mgselect_node/data/bench_observation.npz, scaled to a 640x480 camera frame) is a simulator
+scene on which the default bundle's greedy chunk decodes. Each number is the median over repeats after
+warm-up. `--ros` measures the node instead (bench/ros_bench.py).
 """
 
 from __future__ import annotations
@@ -29,12 +33,26 @@ import torch
 from mgselect_node.cli.demo import bundled_observation
 from mgselect_node.config import SelectionConfig
 from mgselect_node.engine.policy import Policy, load_policy
+from mgselect_node.engine.result import SelectionResult
+from mgselect_node.engine.scoring import aggregate, token_kl
+from mgselect_node.engine.strategies import GREEDY
 
 SWEEP_N = (1, 2, 4, 8, 16)
 REFERENCE_N = 4
 REPEATS = {"quick": (1, 3), "full": (2, 10)}  # (warm-up runs, measured runs)
 CAMERA_SHAPE = (480, 640, 3)
 SYNTHETIC_INSTRUCTION = "pick up the red cube"
+BENCH_OBSERVATION = "bench_observation.npz"
+FIXED = "_fixed_length"  # suffix of the equal-length (headline) keys
+# (ratio, numerator variant, denominator variant); each is reported at fixed length and, secondary, variable.
+RATIOS = ((f"mg_select_n{REFERENCE_N}_over_greedy", f"mg_select_n{REFERENCE_N}", "greedy"),
+          (f"naive_over_mg_select_n{REFERENCE_N}", f"naive_mg_select_n{REFERENCE_N}", f"mg_select_n{REFERENCE_N}"),
+          (f"hf_generate_over_mg_select_n{REFERENCE_N}", f"hf_generate_mg_select_n{REFERENCE_N}",
+           f"mg_select_n{REFERENCE_N}"))
+VARIABLE_LENGTH_MEANING = (
+    "As the node runs: complete chunks, each row stops at its terminator. A call lasts as long as its longest "
+    "row, and the variants decode different lengths (decoded_tokens), so these ratios mix cost with chunk "
+    "length; the headline ratios are at equal length.")
 
 
 def median_ms(fn: Callable[[], object], warmup: int, repeats: int) -> float:
@@ -57,10 +75,10 @@ def synthetic_observation(policy: Policy, seed: int = 0) -> tuple[list[np.ndarra
 
 
 def observation(policy: Policy) -> tuple[list[np.ndarray], np.ndarray, str]:
-    """The bundled demo observation (a simulator frame) scaled up to a 640x480 camera frame, so the numbers
+    """The bundled bench observation (a simulator frame) scaled up to a 640x480 camera frame, so the numbers
     include realistic preprocessing and the policy sees an in-distribution scene."""
     try:
-        images, state, instruction = bundled_observation(policy)
+        images, state, instruction = bundled_observation(policy, BENCH_OBSERVATION)
     except KeyError:  # an imported checkpoint with more cameras than the bundled robot
         images, state, instruction = [], None, SYNTHETIC_INSTRUCTION
     if len(images) != len(policy.spec.camera_names) or np.shape(state) != (policy.spec.state_dim,):
@@ -92,8 +110,10 @@ def _reference_log_q(policy: Policy, pixels: torch.Tensor, masked: list[int], ro
     return [torch.log_softmax(logits[i, start:len(masked) - 1 + len(row)], dim=-1) for i, row in enumerate(rows)]
 
 
-def naive_mg_select(policy: Policy, images, state, instruction: str, config: SelectionConfig) -> list[float]:
-    """The obvious implementation: per candidate its own prefill, decode and reference pass."""
+def naive_mg_select(policy: Policy, images, state, instruction: str, config: SelectionConfig,
+                    allowed_tokens: torch.Tensor | None = None) -> list[float]:
+    """The obvious implementation: per candidate its own prefill, decode and reference pass.
+    allowed_tokens: as in SelectionEngine.generate (fixed length: `token_mask(terminator=False)`)."""
     engine = policy.engine
     cond, masked = engine.build_prompts(engine.check_state(state), instruction, config.mask_mode)
     pixels = policy.bundle.images(images, policy.spec.camera_names, policy.spec.image_size)
@@ -101,22 +121,25 @@ def naive_mg_select(policy: Policy, images, state, instruction: str, config: Sel
     for i in range(config.num_candidates):
         trace: list = []
         tokens, lengths, _, _ = engine.generate(pixels, [cond], 1, config.temperature,
-                                                config.replace(seed=config.seed + i), trace=trace)
+                                                config.replace(seed=config.seed + i), trace=trace,
+                                                allowed_tokens=allowed_tokens)
         row = tokens[0, :lengths[0]].tolist()
         (log_q,) = _reference_log_q(policy, torch.from_numpy(pixels), masked, [row])
         log_p = torch.stack([step[0][0] for step in trace[:len(row)]])
-        scores.append(float((log_q.exp() * (log_q - log_p)).sum()))
+        scores.append(aggregate(config.aggregation, token_kl(log_q, log_p)))
     return scores
 
 
-def hf_generate_mg_select(policy: Policy, images, state, instruction: str, config: SelectionConfig
-                          ) -> list[float]:
-    """transformers' generate for the N samples, then one batched teacher-forced reference pass."""
-    engine, model, layout = policy.engine, policy.bundle.model, policy.bundle.layout
+def hf_generate_mg_select(policy: Policy, images, state, instruction: str, config: SelectionConfig,
+                          fixed_length: bool = False) -> list[float]:
+    """transformers' generate for the N samples, then one batched teacher-forced reference pass.
+    fixed_length: no terminator before the budget (min_new_tokens), so every row decodes the whole budget."""
+    engine, model = policy.engine, policy.bundle.model
     cond, masked = engine.build_prompts(engine.check_state(state), instruction, config.mask_mode)
     forced = engine.prompts.suffix_prefix
     pixels = torch.from_numpy(policy.bundle.images(images, policy.spec.camera_names, policy.spec.image_size))
     budget = config.max_action_tokens or policy.spec.max_action_tokens
+    end = policy.bundle.layout.terminator_id
     torch.manual_seed(config.seed)
     with torch.inference_mode():
         out = model.generate(
@@ -124,75 +147,104 @@ def hf_generate_mg_select(policy: Policy, images, state, instruction: str, confi
             pixel_values=pixels.to(model.device, model.dtype),
             token_type_ids=torch.tensor([[0] * len(cond) + [1] * len(forced)], device=model.device),
             do_sample=True, temperature=config.temperature, top_k=0, num_return_sequences=config.num_candidates,
-            max_new_tokens=budget, eos_token_id=layout.terminator_id, pad_token_id=layout.pad_id,
-            output_scores=True, return_dict_in_generate=True)
+            max_new_tokens=budget, min_new_tokens=budget if fixed_length else None, eos_token_id=end,
+            pad_token_id=policy.bundle.layout.pad_id, output_scores=True, return_dict_in_generate=True)
     sequences = out.sequences[:, len(cond) + len(forced):].cpu()
-    end = layout.terminator_id
     rows = []
     for seq in sequences.tolist():
         rows.append(seq[:seq.index(end)] if end in seq else seq)
     log_p_steps = torch.log_softmax(torch.stack(out.scores, dim=1).float(), dim=-1)  # (N, T, V), tempered
     log_qs = _reference_log_q(policy, pixels, masked, [r or [end] for r in rows])
-    return [float((lq.exp() * (lq - log_p_steps[i, :len(lq)])).sum()) for i, lq in enumerate(log_qs)]
+    return [aggregate(config.aggregation, token_kl(lq, log_p_steps[i, :len(lq)])) for i, lq in enumerate(log_qs)]
+
+
+def _timings(timed: Callable[[Callable[[], object]], float], suffix: str,
+             select: Callable[[SelectionConfig], object], naive: Callable[[], object], hf: Callable[[], object],
+             config: SelectionConfig) -> dict[str, float]:
+    """Every variant once through `timed`; keys are the variant names + `suffix`."""
+    out = {f"greedy{suffix}": timed(lambda: select(config.replace(strategy=GREEDY)))}
+    for n in SWEEP_N:
+        out[f"mg_select_n{n}{suffix}"] = timed(lambda n=n: select(config.replace(num_candidates=n)))
+    out[f"naive_mg_select_n{REFERENCE_N}{suffix}"] = timed(naive)
+    out[f"hf_generate_mg_select_n{REFERENCE_N}{suffix}"] = timed(hf)
+    return out
+
+
+def ratios(timings: dict[str, float], suffix: str) -> dict[str, float]:
+    return {f"{name}{suffix}": round(timings[num + suffix] / timings[den + suffix], 3) for name, num, den in RATIOS}
 
 
 def run(policy: Policy, quick: bool, config: SelectionConfig) -> dict:
     warmup, repeats = REPEATS["quick" if quick else "full"]
     images, state, instruction = observation(policy)
+    engine = policy.engine
 
     def timed(fn: Callable[[], object]) -> float:
         return round(median_ms(fn, warmup, repeats), 3)
 
-    timings: dict[str, float] = {}
-    timings["greedy"] = timed(lambda: policy.select(images, state, instruction, config.replace(strategy="greedy")))
-    for n in SWEEP_N:
-        timings[f"mg_select_n{n}"] = timed(
-            lambda n=n: policy.select(images, state, instruction, config.replace(num_candidates=n)))
     ref = config.replace(num_candidates=REFERENCE_N)
-    timings[f"naive_mg_select_n{REFERENCE_N}"] = timed(lambda: naive_mg_select(policy, images, state, instruction, ref))
-    timings[f"hf_generate_mg_select_n{REFERENCE_N}"] = timed(
-        lambda: hf_generate_mg_select(policy, images, state, instruction, ref))
+    no_terminator = engine.token_mask(terminator=False)
+    fixed = config.replace(complete_chunks=False, restrict_to_action_tokens=True)
+
+    def select_fixed(cfg: SelectionConfig) -> SelectionResult:
+        return engine.select(images, state, instruction, cfg, fallback=False, allowed_tokens=no_terminator)
+
+    timings = _timings(
+        timed, FIXED, select_fixed,
+        lambda: naive_mg_select(policy, images, state, instruction, fixed.replace(num_candidates=REFERENCE_N),
+                                no_terminator),
+        lambda: hf_generate_mg_select(policy, images, state, instruction, ref, fixed_length=True), fixed)
+    variable = _timings(
+        timed, "", lambda cfg: policy.select(images, state, instruction, cfg),
+        lambda: naive_mg_select(policy, images, state, instruction, ref),
+        lambda: hf_generate_mg_select(policy, images, state, instruction, ref), config)
     sample = policy.select(images, state, instruction, ref)
-    greedy = policy.select(images, state, instruction, config.replace(strategy="greedy"))
-    # last: forbidding the terminator changes this policy's engine for good
-    policy.engine.forbid_terminator()
-    for name, cfg in (("greedy", config.replace(strategy="greedy")), (f"mg_select_n{REFERENCE_N}", ref)):
-        cfg = cfg.replace(complete_chunks=False, restrict_to_action_tokens=True)
-        timings[f"{name}_fixed_length"] = timed(
-            lambda cfg=cfg: policy.engine.select(images, state, instruction, cfg, fallback=False))
-    mg4 = timings[f"mg_select_n{REFERENCE_N}"]
+    greedy = policy.select(images, state, instruction, config.replace(strategy=GREEDY))
+    shortest = {GREEDY: select_fixed(fixed.replace(strategy=GREEDY)),
+                f"mg_select_n{REFERENCE_N}": select_fixed(fixed.replace(num_candidates=REFERENCE_N))}
     return {
         "policy": policy.spec.name,
         "device": policy.device,
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
         "torch": torch.__version__,
         "repeats": repeats, "warmup": warmup,
+        "observation": BENCH_OBSERVATION,
         "decode_budget_tokens": config.max_action_tokens or policy.spec.max_action_tokens,
-        "valid_candidates_n4": int(sum(c is not None for c in sample.candidates)),
-        "decoded_tokens": {"greedy": max(map(len, greedy.tokens)),
-                           f"mg_select_n{REFERENCE_N}": max(map(len, sample.tokens))},
+        "shortest_row_tokens": {name: min(map(len, r.tokens)) for name, r in shortest.items()},  # = the budget
         "timings_ms": timings,
+        "ratios": ratios(timings, FIXED),
         "breakdown_mg_select_n4_ms": vars(sample.timing),
-        "ratios": {
-            "mg_select_n4_over_greedy": round(mg4 / timings["greedy"], 3),
-            "mg_select_n4_over_greedy_fixed_length": round(
-                timings[f"mg_select_n{REFERENCE_N}_fixed_length"] / timings["greedy_fixed_length"], 3),
-            "naive_over_mg_select_n4": round(timings[f"naive_mg_select_n{REFERENCE_N}"] / mg4, 3),
-            "hf_generate_over_mg_select_n4": round(timings[f"hf_generate_mg_select_n{REFERENCE_N}"] / mg4, 3),
+        "variable_length": {
+            "meaning": VARIABLE_LENGTH_MEANING,
+            "greedy_valid": greedy.valid,
+            "valid_candidates_n4": int(sum(c is not None for c in sample.candidates)),
+            "decoded_tokens": {"greedy": max(map(len, greedy.tokens)),
+                               f"mg_select_n{REFERENCE_N}": max(map(len, sample.tokens))},
+            "timings_ms": variable,
+            "ratios": ratios(variable, ""),
         },
     }
+
+
+def _print_section(timings: dict[str, float], section_ratios: dict[str, float]) -> None:
+    print(f"{'variant':<40}{'ms / chunk':>12}")
+    for name, ms in timings.items():
+        print(f"{name:<40}{ms:>12.1f}")
+    for name, value in section_ratios.items():
+        print(f"{name:<46}{value:>6.2f}")
 
 
 def print_table(report: dict) -> None:
     print(f"policy {report['policy']} on {report['device']} ({report['machine']}), "
           f"median of {report['repeats']} after {report['warmup']} warm-up")
-    print(f"{'variant':<28}{'ms / chunk':>12}")
-    for name, ms in report["timings_ms"].items():
-        print(f"{name:<28}{ms:>12.1f}")
+    print(f"at equal length: every row decodes {report['decode_budget_tokens']} tokens")
+    _print_section(report["timings_ms"], report["ratios"])
+    variable = report["variable_length"]
+    print("\nvariable length (secondary): " + variable["meaning"])
     print("decoded tokens (longest candidate): "
-          + ", ".join(f"{k} {v}" for k, v in report["decoded_tokens"].items()))
-    for name, value in report["ratios"].items():
-        print(f"{name:<34}{value:>6.2f}")
+          + ", ".join(f"{k} {v}" for k, v in variable["decoded_tokens"].items())
+          + f"; greedy chunk {'valid' if variable['greedy_valid'] else 'INVALID'}")
+    _print_section(variable["timings_ms"], variable["ratios"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,8 @@ downloaded.
 Measured in one process, on one observation, every variant with the same seed:
 - the decode-time weight bytes and the device's copy bandwidth (a large tensor copy: read + write), hence the
   floor: weight bytes / bandwidth per token (every token costs one read of the decoder weights at least);
-- for 32 and 64 action tokens (the terminator is forbidden, so every row decodes exactly that many): greedy,
+- for 32 and 64 action tokens (no row may draw the terminator: the engine's `allowed_tokens=token_mask(
+  terminator=False)`, so every row decodes exactly that many): greedy,
   and MG-Select at N in {1, 2, 4, 8, 16} (static KV cache; a CUDA graph per step on CUDA): full chunk latency,
   its prefill and per-step decode time, peak device memory;
 - naive MG-Select at N=4 (per candidate its own prefill, decode and teacher-forced reference pass).
@@ -207,10 +208,7 @@ def run(policy: Policy, naive_policy: Policy, *, tokens: Sequence[int], sweep: S
     graph) adds MG-Select N=4 at the longest chunk without the graph, to show what the graph buys."""
     device = policy.engine.backend.device
     on_cuda = device.type == "cuda"
-    for other in (naive_policy, eager_policy):
-        if other is not None:
-            other.engine.forbid_terminator()
-    policy.engine.forbid_terminator()
+    no_terminator = policy.engine.token_mask(terminator=False)  # fixed length: every row decodes `count` tokens
     config = config.replace(restrict_to_action_tokens=True, complete_chunks=False)
     images, state = synthetic_observation(policy)
     weight_bytes = decode_weight_bytes(policy.bundle.model)
@@ -228,7 +226,7 @@ def run(policy: Policy, naive_policy: Policy, *, tokens: Sequence[int], sweep: S
         breakdowns = []
 
         def once() -> None:
-            result = engine.select(images, state, INSTRUCTION, cfg, fallback=False)
+            result = engine.select(images, state, INSTRUCTION, cfg, fallback=False, allowed_tokens=no_terminator)
             breakdowns.append(result.timing)
             valid[name] = int(sum(c is not None for c in result.candidates))
 
@@ -257,8 +255,8 @@ def run(policy: Policy, naive_policy: Policy, *, tokens: Sequence[int], sweep: S
     naive_cfg = config.replace(strategy="mg_select", num_candidates=REFERENCE_N, max_action_tokens=longest)
     naive_name = f"naive_mg_select_n{REFERENCE_N}_{longest}tok"
     chunk_ms[naive_name] = _median(
-        measure(lambda: naive_mg_select(naive_policy, images, state, INSTRUCTION, naive_cfg), device, warmup,
-                repeats))
+        measure(lambda: naive_mg_select(naive_policy, images, state, INSTRUCTION, naive_cfg, no_terminator), device,
+                warmup, repeats))
     print(f"  {naive_name}: {chunk_ms[naive_name]:.1f} ms/chunk", flush=True)
 
     report: dict = {

@@ -21,9 +21,9 @@ OBSERVATION_FILE = "demo_observation.npz"
 DEMO_EPISODES = 3
 
 
-def bundled_observation(policy: Policy) -> tuple[list[np.ndarray], np.ndarray, str]:
-    """The observation shipped in mgselect_node/data (a simulator frame), or a neutral one if absent."""
-    path = resources.files("mgselect_node.data") / OBSERVATION_FILE
+def bundled_observation(policy: Policy, name: str = OBSERVATION_FILE) -> tuple[list[np.ndarray], np.ndarray, str]:
+    """An observation shipped in mgselect_node/data (a simulator frame), or a neutral one if absent."""
+    path = resources.files("mgselect_node.data") / name
     if path.is_file():
         with path.open("rb") as fh:
             data = np.load(fh)

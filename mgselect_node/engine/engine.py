@@ -8,7 +8,8 @@ Per control step:
    temperature tau; reference rows are fed the same tokens, so P_i and Q_i come out of the same call;
 5. score: MG-Select = sum (or mean) over action-token positions of KL(Q_i || P_i) on temperature-1
    distributions; likelihood = summed log P of the sampled tokens; pick the best candidate that decodes.
-The terminator (EOS) ends a row and is not part of its score.
+The terminator (EOS) ends a row and is not part of its score. What each strategy decodes and how it chooses
+is in engine/strategies.py; the score functions are in engine/scoring.py.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import torch
 from mgselect_node.config import SelectionConfig
 from mgselect_node.engine.decoding import decode_candidate
 from mgselect_node.engine.result import SelectionResult, Timing
+from mgselect_node.engine.scoring import aggregate, token_kl
+from mgselect_node.engine.strategies import GREEDY, SCORE_KL, Strategy, get_strategy
 from mgselect_node.errors import InputError, InvalidActionTokens
 from mgselect_node.model.backend import VLABackend
 from mgselect_node.model.bundle import PolicyBundle
@@ -110,26 +113,29 @@ class SelectionEngine:
 
     # ------------------------------------------------------------------ main entry
     def select(self, images: Sequence[np.ndarray], state: np.ndarray, instruction: str,
-               config: SelectionConfig, trace: list | None = None, fallback: bool = True) -> SelectionResult:
+               config: SelectionConfig, trace: list | None = None, fallback: bool = True,
+               allowed_tokens: torch.Tensor | None = None) -> SelectionResult:
         """Choose one action chunk. `trace`, if given, receives per-step (log P, log Q) for inspection.
-        fallback=False (benchmarks) skips the greedy re-run when no candidate decodes."""
+        fallback=False (benchmarks) skips the greedy re-run when no candidate decodes. `allowed_tokens`: see
+        `generate`."""
         timer = _Timer(self.backend.device)
         timing = Timing()
-        strategy = config.strategy
-        n = 1 if strategy == "greedy" else config.num_candidates
-        temperature = 0.0 if strategy == "greedy" else config.temperature
-        mask_mode = config.mask_mode if strategy == "mg_select" else None
+        strategy = get_strategy(config.strategy)
+        n = strategy.num_candidates(config.num_candidates)
+        temperature = strategy.temperature(config.temperature)
+        mask_mode = strategy.mask_mode(config.mask_mode)
 
         state = self.check_state(state)
         pixels = self.bundle.images(images, self.spec.camera_names, self.spec.image_size)
         prompts = self.build_prompts(state, instruction, mask_mode)
         timing.preprocess_ms = timer.lap()
 
-        tokens, lengths, kl, logprob = self.generate(pixels, prompts, n, temperature, config, trace, timer, timing)
+        tokens, lengths, kl, logprob = self.generate(pixels, prompts, n, temperature, config, trace, timer, timing,
+                                                     allowed_tokens)
         result = self._select(tokens, lengths, kl, logprob, strategy, mask_mode, config.aggregation,
                               config.decoding)
-        if fallback and not result.valid and strategy != "greedy":
-            greedy = self.select(images, state, instruction, config.replace(strategy="greedy"))
+        if fallback and not result.valid and strategy.name != GREEDY:
+            greedy = self.select(images, state, instruction, config.replace(strategy=GREEDY))
             result.fallback = greedy.valid
             result.chunk, result.valid = greedy.chunk, greedy.valid
             result.reason = ("no candidate decoded to a valid action; used the greedy fallback" if greedy.valid
@@ -141,12 +147,18 @@ class SelectionEngine:
 
     def generate(self, pixels: np.ndarray, prompts: list[list[int]], n: int, temperature: float,
                  config: SelectionConfig, trace: list | None = None, timer: _Timer | None = None,
-                 timing: Timing | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                 timing: Timing | None = None, allowed_tokens: torch.Tensor | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Prefill + lockstep decode of n candidates (and n reference rows when two prompts are given).
 
+        allowed_tokens (benchmarks, tests; needs complete_chunks off): a (vocab,) bool mask of the tokens rows
+        may draw, replacing restrict_to_action_tokens; `token_mask(terminator=False)` makes every row decode
+        exactly the budget (fixed-length latency). Scores still use the unconstrained P and Q.
         Returns per-candidate model token ids (n, budget; -1 past the end), action-token counts, token KL
         and token log P (zero past each candidate's end).
         """
+        if allowed_tokens is not None and config.complete_chunks:
+            raise ValueError("allowed_tokens replaces the token restriction: call with complete_chunks=False")
         timer = timer or _Timer(self.backend.device)
         timing = timing or Timing()
         generator = torch.Generator(device=self.backend.device).manual_seed(config.seed)
@@ -183,13 +195,13 @@ class SelectionEngine:
         finished = torch.zeros(n, dtype=torch.bool, device=device)
         eos = torch.full((n,), self._terminator, dtype=torch.long, device=device)
         filled = torch.zeros(n, dtype=torch.long, device=device)  # chunk values decoded so far (complete_chunks)
+        allowed = (allowed_tokens.to(device) if allowed_tokens is not None
+                   else self._allowed if config.restrict_to_action_tokens else None)
         for t in range(budget):
             log_p = torch.log_softmax(logits[:n], dim=-1)
             if config.complete_chunks:
                 allowed = self._token_values <= (self._chunk_values - filled)[:, None]
                 allowed[:, self._terminator] = filled == self._chunk_values
-            else:
-                allowed = self._allowed if config.restrict_to_action_tokens else None
             choice = self._sample(logits[:n], temperature, allowed, generator)
             active = ~finished
             token = torch.where(active, choice, eos)
@@ -197,8 +209,7 @@ class SelectionEngine:
             logprob[:, t] = torch.where(is_action, log_p.gather(1, token[:, None])[:, 0], 0.0)
             if reference:
                 log_q = torch.log_softmax(logits[n:], dim=-1)
-                token_kl = (log_q.exp() * (log_q - log_p)).sum(dim=-1)
-                kl[:, t] = torch.where(is_action, token_kl, 0.0)
+                kl[:, t] = torch.where(is_action, token_kl(log_q, log_p), 0.0)
                 if trace is not None:
                     trace.append((log_p.cpu(), log_q.cpu()))
             elif trace is not None:
@@ -224,10 +235,13 @@ class SelectionEngine:
                             held_bytes=backend.static_cache_bytes())
         self._memory_checked = (n * prompt_rows, capacity)
 
-    def forbid_terminator(self) -> None:
-        """Benchmarks only: never sample the terminator, so with restrict_to_action_tokens (and
-        complete_chunks off) every candidate decodes exactly the token budget (fixed-length latency)."""
-        self._allowed[self._terminator] = False
+    def token_mask(self, terminator: bool = True) -> torch.Tensor:
+        """A fresh (vocab,) bool mask of the action tokens, plus the terminator unless terminator=False (then no
+        row can stop: with `generate(allowed_tokens=...)` every row decodes exactly the token budget)."""
+        mask = self._allowed.clone()  # a copy: callers may change it, the engine's own mask never changes
+        if not terminator:
+            mask[self._terminator] = False
+        return mask
 
     def _sample(self, logits: torch.Tensor, temperature: float, allowed: torch.Tensor | None,
                 generator: torch.Generator) -> torch.Tensor:
@@ -249,7 +263,7 @@ class SelectionEngine:
         return decode_candidate(self.bundle, model_ids, mode)
 
     def _select(self, tokens: np.ndarray, lengths: np.ndarray, kl: np.ndarray, logprob: np.ndarray,
-                strategy: str, mask_mode: str | None, aggregation: str, decoding: str = "strict"
+                strategy: Strategy, mask_mode: str | None, aggregation: str, decoding: str = "strict"
                 ) -> SelectionResult:
         n = tokens.shape[0]
         candidates: list[np.ndarray | None] = []
@@ -262,28 +276,17 @@ class SelectionEngine:
             except InvalidActionTokens as exc:
                 candidates.append(None)
                 reasons.append(f"candidate {i}: {exc}")
-        token_kl = [kl[i, :lengths[i]].astype(np.float64) for i in range(n)]
+        kl_rows = [kl[i, :lengths[i]].astype(np.float64) for i in range(n)]
         token_logprob = [logprob[i, :lengths[i]].astype(np.float64) for i in range(n)]
-
-        def aggregate(values: np.ndarray) -> float:
-            if values.size == 0:
-                return 0.0
-            return float(values.sum() if aggregation == "sum" else values.mean())
-
         # greedy / sample report the likelihood for information but take the first valid candidate.
-        raw = [aggregate(v) for v in (token_kl if strategy == "mg_select" else token_logprob)]
+        raw = [aggregate(aggregation, v) for v in (kl_rows if strategy.score == SCORE_KL else token_logprob)]
         scores = np.array([s if c is not None else -np.inf for s, c in zip(raw, candidates, strict=True)])
-        valid = bool(np.isfinite(scores).any())
-        if not valid:
-            selected = -1
-        elif strategy in ("mg_select", "likelihood"):
-            selected = int(np.argmax(scores))
-        else:
-            selected = int(np.flatnonzero(np.isfinite(scores))[0])
+        selected = strategy.choose(scores)
+        valid = selected >= 0
         return SelectionResult(
             chunk=candidates[selected] if valid else None, candidates=candidates, scores=scores,
-            token_kl=token_kl if mask_mode else [np.zeros(0) for _ in range(n)],
+            token_kl=kl_rows if mask_mode else [np.zeros(0) for _ in range(n)],
             token_logprob=token_logprob,
             tokens=[[self.bundle.layout.to_action(int(t)) for t in tokens[i, :lengths[i]]] for i in range(n)],
-            selected=selected, strategy=strategy, mask_mode=mask_mode, valid=valid,
+            selected=selected, strategy=strategy.name, mask_mode=mask_mode, valid=valid,
             reason="" if valid else "; ".join(reasons))

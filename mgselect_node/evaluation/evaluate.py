@@ -38,7 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mgselect_node.config import MASK_MODES, SelectionConfig
+from mgselect_node.config import AGGREGATIONS, MASK_MODES, SelectionConfig
+from mgselect_node.engine.scoring import aggregate
+from mgselect_node.engine.strategies import GREEDY, SAMPLE, STRATEGY_NAMES, get_strategy
 from mgselect_node.errors import InputError
 
 DEFAULT_STRATEGIES = "greedy,sample,likelihood,mg_select:text,mg_select:state,mg_select:both"
@@ -64,29 +66,31 @@ class Cell:
 
     @property
     def label(self) -> str:
-        name = f"mg_select:{self.mask_mode}" if self.strategy == "mg_select" else self.strategy
-        return name if self.strategy == "greedy" else f"{name} N={self.num_candidates}"
+        return self.family if not get_strategy(self.strategy).samples else f"{self.family} N={self.num_candidates}"
 
     @property
     def family(self) -> str:
-        return f"mg_select:{self.mask_mode}" if self.strategy == "mg_select" else self.strategy
+        return f"{self.strategy}:{self.mask_mode}" if get_strategy(self.strategy).needs_reference else self.strategy
 
 
 def parse_strategies(text: str) -> list[tuple[str, str | None]]:
-    """'greedy,mg_select:text' -> [('greedy', None), ('mg_select', 'text')]; bare mg_select = text."""
+    """'greedy,mg_select:text' -> [('greedy', None), ('mg_select', 'text')]; a strategy with a masked
+    reference takes a mask (bare = the first mask mode, text)."""
     out = []
     for item in filter(None, (p.strip() for p in text.split(","))):
         name, _, mask = item.partition(":")
-        if name == "mg_select":
-            mask = mask or "text"
+        strategy = get_strategy(name) if name in STRATEGY_NAMES else None
+        if strategy is not None and strategy.needs_reference:
+            mask = mask or MASK_MODES[0]
             if mask not in MASK_MODES:
                 raise InputError(f"--strategies: {item!r} has mask {mask!r}, expected one of {MASK_MODES}")
             out.append((name, mask))
-        elif name in ("greedy", "sample", "likelihood") and not mask:
+        elif strategy is not None and not mask:
             out.append((name, None))
         else:
-            raise InputError(f"--strategies: unknown {item!r}; expected greedy, sample, likelihood or "
-                             f"mg_select:<{'|'.join(MASK_MODES)}>")
+            expected = [f"{s}:<{'|'.join(MASK_MODES)}>" if get_strategy(s).needs_reference else s
+                        for s in STRATEGY_NAMES]
+            raise InputError(f"--strategies: unknown {item!r}; expected one of {', '.join(expected)}")
     if not out:
         raise InputError("--strategies: expected at least one strategy")
     return out
@@ -106,16 +110,16 @@ def plan_cells(strategies: Sequence[tuple[str, str | None]], counts: Sequence[in
     """The deduplicated grid (see the module docstring)."""
     cells: list[Cell] = []
     for name, mask in strategies:
-        if name == "greedy":
-            cells.append(Cell("greedy", 1))
-        elif name == "sample":
-            cells += [Cell("sample", n) for n in counts]
+        strategy = get_strategy(name)
+        if not strategy.samples:
+            cells.append(Cell(name, 1))
+        elif not strategy.by_score:
+            cells += [Cell(name, n) for n in counts]
         else:
             cells += [Cell(name, n, mask) for n in counts if n > 1]
-    # N=1 of likelihood / mg_select is the sample cell: make sure it is there when N=1 was asked for.
-    if 1 in counts and any(c.strategy in ("likelihood", "mg_select") for c in cells) \
-            and Cell("sample", 1) not in cells:
-        cells.insert(1 if cells and cells[0].strategy == "greedy" else 0, Cell("sample", 1))
+    # N=1 of a by-score strategy is the sample cell: make sure it is there when N=1 was asked for.
+    if 1 in counts and any(get_strategy(c.strategy).by_score for c in cells) and Cell(SAMPLE, 1) not in cells:
+        cells.insert(1 if cells and cells[0].strategy == GREEDY else 0, Cell(SAMPLE, 1))
     return list(dict.fromkeys(cells))
 
 
@@ -333,17 +337,17 @@ def plot(summaries: Sequence[CellSummary], path: Path, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     families = list(dict.fromkeys(s.family for s in summaries))
     counts = sorted({s.num_candidates for s in summaries})
-    single = [s for s in summaries if s.family == "sample" and s.num_candidates == 1]
+    single = [s for s in summaries if s.family == SAMPLE and s.num_candidates == 1]
     for index, family in enumerate(families):
         rows = sorted((s for s in summaries if s.family == family), key=lambda s: s.num_candidates)
-        if family.startswith(("likelihood", "mg_select")):
+        if get_strategy(family.partition(":")[0]).by_score:
             rows = single + rows  # their N=1 is the single-sample cell
         x = [s.num_candidates for s in rows]
         y = np.array([s.success_rate for s in rows])
         err = np.clip([[s.success_rate - s.ci_low for s in rows], [s.ci_high - s.success_rate for s in rows]],
                       0.0, None)  # Wilson bounds can miss 0 % / 100 % by rounding
-        if len(rows) == 1 and family in ("greedy", "sample"):
-            ax.axhline(y[0], linestyle="--" if family == "greedy" else ":", color="k" if family == "greedy"
+        if len(rows) == 1 and family in (GREEDY, SAMPLE):
+            ax.axhline(y[0], linestyle="--" if family == GREEDY else ":", color="k" if family == GREEDY
                        else "grey", label=f"{family} ({y[0]:.0%})")
             continue
         nudge = 2.0 ** (PLOT_NUDGE * (index - (len(families) - 1) / 2))  # keep error bars apart
@@ -423,7 +427,7 @@ def probe_selection(settings: EvalSettings, scenes: int, num_candidates: int, ma
                 index = np.minimum(np.arange(step, step + spec.horizon), len(plan) - 1)
                 reference = plan[index]
                 seed = ((settings.seed + k) * SEED_STRIDE + step) % SEED_MODULUS
-                greedy = policy.select(obs.images, obs.state, obs.instruction, strategy="greedy")
+                greedy = policy.select(obs.images, obs.state, obs.instruction, strategy=GREEDY)
                 greedy_total += 1
                 greedy_valid += int(greedy.valid)
                 if greedy.valid:
@@ -439,8 +443,7 @@ def probe_selection(settings: EvalSettings, scenes: int, num_candidates: int, ma
                         continue
                     errs = {i: tip_error(result.candidates[i], obs.state, reference) for i in ok}
                     kl = np.array([result.scores[i] for i in ok])
-                    agg = np.sum if settings.aggregation == "sum" else np.mean
-                    logp = np.array([agg(result.token_logprob[i]) for i in ok])
+                    logp = np.array([aggregate(settings.aggregation, result.token_logprob[i]) for i in ok])
                     token_kl[mask] += [float(v) for i in ok for v in result.token_kl[i]]
                     score_spread[mask].append(float(kl.std()))
                     errors[mask]["first (sample)"].append(errs[ok[0]])
@@ -503,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strategies", default=DEFAULT_STRATEGIES)
     parser.add_argument("--num-candidates", default=DEFAULT_NUM_CANDIDATES)
     parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
-    parser.add_argument("--aggregation", choices=("sum", "mean"), default="sum")
+    parser.add_argument("--aggregation", choices=AGGREGATIONS, default=SelectionConfig().aggregation)
     parser.add_argument("--execute-steps", type=int, default=DEFAULT_EXECUTE_STEPS,
                         help="chunk points executed before replanning")
     parser.add_argument("--episode-seconds", type=float, default=0.0, help="time limit (0 = simulator default)")

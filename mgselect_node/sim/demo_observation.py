@@ -1,5 +1,9 @@
-"""Regenerate demo_observation.npz (the one-shot demo's input) from the simulator: `python -m
-mgselect_node.sim.demo_observation`. A seeded scene, so the file is reproducible."""
+"""Regenerate the bundled observations in mgselect_node/data from the simulator: `python -m
+mgselect_node.sim.demo_observation`. Seeded scenes, so the files are reproducible.
+- demo_observation.npz: the one-shot demo's input;
+- bench_observation.npz: `mgselect bench`'s input, a scene on which the default bundle's greedy chunk decodes
+  (and is about as long as MG-Select's candidates), so the variable-length comparison is not one of a failed
+  greedy chunk against complete ones."""
 
 from pathlib import Path
 
@@ -7,15 +11,18 @@ import numpy as np
 
 from mgselect_node.sim.env import SimEnv
 
-SCENE_SEED = 1_000_123  # evaluation-range seed: not a training scene
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+SCENE_SEEDS = {"demo_observation.npz": 1_000_123,  # evaluation-range seeds: not training scenes
+               "bench_observation.npz": 1_000_100}
 
 
 def main() -> None:
-    env = SimEnv(seed=SCENE_SEED)
-    obs = env.reset(seed=SCENE_SEED)
-    out = Path(__file__).with_name("demo_observation.npz")
-    np.savez_compressed(out, image_0=obs.image, state=obs.state, instruction=np.array(obs.instruction))
-    print(f"wrote {out}: {obs.instruction!r}, state {np.round(obs.state, 3).tolist()}")
+    for name, seed in SCENE_SEEDS.items():
+        env = SimEnv(seed=seed)
+        obs = env.reset(seed=seed)
+        out = DATA_DIR / name
+        np.savez_compressed(out, image_0=obs.image, state=obs.state, instruction=np.array(obs.instruction))
+        print(f"wrote {out}: {obs.instruction!r}, state {np.round(obs.state, 3).tolist()}")
 
 
 if __name__ == "__main__":

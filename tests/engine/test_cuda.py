@@ -11,7 +11,6 @@ from mgselect_node.config import SelectionConfig
 from mgselect_node.engine.policy import load_policy
 from mgselect_node.model.images import preprocess_images
 from mgselect_node.model.memory import InsufficientMemoryError, check_decode_memory
-from mgselect_node.tokenization.text_tokenizer import EOS_ID
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(),
@@ -77,31 +76,14 @@ def test_graph_survives_shape_changes(fp32):
                      graph.select(images, state, INSTRUCTION, config), FP32_ATOL)
 
 
-def test_graph_matches_dynamic_with_early_terminators(fp32):
+def test_graph_matches_dynamic_with_early_terminators(fp32, early_ending_pairs):
     """Rows finish at different steps and the loop ends before the budget (the every-k-steps finished check)."""
     dynamic, graph = fp32
-    first = dynamic.bundle.layout.first_action_model_id
-    originals = [p.engine._allowed.clone() for p in fp32]
-    try:
-        for p in fp32:  # a hot draw among the terminator and three action tokens: rows end early
-            p.engine._allowed.zero_()
-            p.engine._allowed[EOS_ID] = True
-            p.engine._allowed[first:first + 3] = True
-        images, state = _observation(7)
-        budget = 40
-        ended_early = False
-        for seed in range(4):
-            config = SelectionConfig(num_candidates=4, temperature=HOT, seed=seed, max_action_tokens=budget,
-                                     complete_chunks=False)
-            expected = dynamic.engine.select(images, state, INSTRUCTION, config, fallback=False)
-            got = graph.engine.select(images, state, INSTRUCTION, config, fallback=False)
-            _assert_same(expected, got, FP32_ATOL)
-            lengths = [len(t) for t in got.tokens]
-            ended_early |= max(lengths) < budget - 4 and len(set(lengths)) > 1
-        assert ended_early
-    finally:
-        for p, allowed in zip(fp32, originals, strict=True):
-            p.engine._allowed.copy_(allowed)
+    images, state = _observation(7)
+    pairs, ended_early = early_ending_pairs(dynamic.engine, graph.engine, images, state, range(4), HOT)
+    for expected, got in pairs:
+        _assert_same(expected, got, FP32_ATOL)
+    assert ended_early
 
 
 def test_bfloat16_graph_runs_and_matches_eager(bf16):

@@ -12,7 +12,6 @@ from mgselect_node.config import SelectionConfig
 from mgselect_node.engine.engine import SelectionEngine
 from mgselect_node.engine.policy import Policy, load_policy
 from mgselect_node.model.cuda_graph import GraphedDecodeStep
-from mgselect_node.tokenization.text_tokenizer import EOS_ID
 
 INSTRUCTION = "pick up the red cube"
 ATOL = 1e-4
@@ -81,40 +80,26 @@ def test_shape_change_rebuilds_the_step(policies):
     assert seen[2].cache is buffered.engine.backend._static_caches[seen[2].shape]
 
 
-def test_early_terminators_and_the_every_k_finished_check(policies):
+def test_early_terminators_and_the_every_k_finished_check(policies, early_ending_pairs):
     """Rows end at different steps and all end well before the budget; the loop, which checks 'all finished'
     only every few steps, gives the same tokens and scores as the check-every-step dynamic path."""
     dynamic, buffered = policies
-    first = dynamic.bundle.layout.first_action_model_id
-    originals = [p.engine._allowed.clone() for p in policies]
-    budget = 40
-    try:
-        for p in policies:  # a hot draw among the terminator and three action tokens: rows end early
-            p.engine._allowed.zero_()
-            p.engine._allowed[EOS_ID] = True
-            p.engine._allowed[first:first + 3] = True
-        images, state = _observation(7)
-        ended_early = False
-        for seed in range(3):
-            config = SelectionConfig(num_candidates=4, temperature=HOT, seed=seed, max_action_tokens=budget,
-                                     complete_chunks=False)
-            expected = dynamic.engine.select(images, state, INSTRUCTION, config, fallback=False)
-            got = buffered.engine.select(images, state, INSTRUCTION, config, fallback=False)
-            _assert_same(expected, got)
-            lengths = [len(t) for t in got.tokens]
-            ended_early |= max(lengths) < budget - 4 and len(set(lengths)) > 1
-        assert ended_early
-    finally:
-        for p, allowed in zip(policies, originals, strict=True):
-            p.engine._allowed.copy_(allowed)
+    images, state = _observation(7)
+    pairs, ended_early = early_ending_pairs(dynamic.engine, buffered.engine, images, state, range(3), HOT)
+    for expected, got in pairs:
+        _assert_same(expected, got)
+    assert ended_early
 
 
-def test_forbidden_terminator_decodes_the_full_budget(random_bundle):
+def test_fixed_length_decodes_the_full_budget_and_leaves_the_engine_alone(random_bundle):
     policy = load_policy(random_bundle, static_cache=True)
-    policy.engine.forbid_terminator()
     images, state = _observation(2)
-    result = policy.engine.select(images, state, INSTRUCTION,
-                                  SelectionConfig(num_candidates=3, max_action_tokens=9, complete_chunks=False),
-                                  fallback=False)
+    config = SelectionConfig(num_candidates=3, max_action_tokens=9, complete_chunks=False)
+    result = policy.engine.select(images, state, INSTRUCTION, config, fallback=False,
+                                  allowed_tokens=policy.engine.token_mask(terminator=False))
     assert [len(t) for t in result.tokens] == [9, 9, 9]
     assert not result.fallback
+    assert policy.engine.token_mask()[policy.bundle.layout.terminator_id]  # still allowed in production
+    with pytest.raises(ValueError, match="complete_chunks=False"):
+        policy.engine.select(images, state, INSTRUCTION, config.replace(complete_chunks=True),
+                             allowed_tokens=policy.engine.token_mask(terminator=False))
