@@ -16,7 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("mgselect_node.sim.sim_node:main", "simulated arm as a ROS 2 node"),
     "collect": ("mgselect_node.datasets.collect:main", "collect expert demonstrations into a dataset"),
     "train": ("mgselect_node.cli.train:main", "train a policy bundle (optionally with condition dropout)"),
-    "eval": ("mgselect_node.evaluation.evaluate:main", "evaluate strategies in the simulator"),
+    "eval": ("mgselect_node.cli.eval:main", "evaluate strategies in the simulator"),
 }
 
 
