@@ -7,33 +7,18 @@ always closed properly (metadata written) so it can be read back.
 
 from __future__ import annotations
 
-import argparse
-import signal
 import sys
 import threading
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from mgselect_node.bag.bag_io import DEFAULT_STORAGE, STORAGES
-from mgselect_node.errors import MGSelectError
+from mgselect_node.bag.bag_io import DEFAULT_STORAGE
 
 if TYPE_CHECKING:
     from mgselect_node.bag.recorder import MessageHook
 
 STATUS_PERIOD_S = 0.2
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mgselect record", description=__doc__.splitlines()[0])
-    parser.add_argument("out_bag", help="output bag directory (must not exist)")
-    parser.add_argument("--topics", nargs="+", required=True, metavar="TOPIC", help="topics to record")
-    parser.add_argument("--duration", type=float, default=None,
-                        help="seconds to record (default: until Ctrl-C)")
-    parser.add_argument("--storage", choices=sorted(STORAGES), default=DEFAULT_STORAGE,
-                        help=f"bag storage format (default {DEFAULT_STORAGE})")
-    parser.add_argument("--node-name", default="mgselect_record", help="name of the recording node")
-    return parser
 
 
 def record(out_bag: str, topics: list[str], duration: float | None = None, storage: str = DEFAULT_STORAGE,
@@ -62,24 +47,3 @@ def record(out_bag: str, topics: list[str], duration: float | None = None, stora
     for problem in recorder.problems:
         print(f"mgselect record: warning: {problem}", file=sys.stderr)
     return {t: recorder.stats.counts.get(t, 0) for t in topics}
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.duration is not None and args.duration <= 0:
-        print("mgselect record: --duration must be > 0 seconds", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
-        counts = record(args.out_bag, args.topics, args.duration, args.storage, args.node_name, stop)
-    except MGSelectError as exc:
-        print(f"mgselect record: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    print(f"recorded {sum(counts.values())} messages into {args.out_bag}:")
-    for topic, count in counts.items():
-        note = "" if count else "   (no messages: was anything publishing it?)"
-        print(f"  {topic}  {count}{note}")
-    return 0

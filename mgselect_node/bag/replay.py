@@ -1,17 +1,8 @@
-"""`mgselect replay BAG ...`: test a policy on recorded robot data before it moves a real arm.
+"""Rosbag replay behind `mgselect replay` (the user's view and flags: mgselect_node/cli/replay.py).
 
-Live (default): publishes the bag into DDS with its recorded timing (scaled by --rate) and /clock, for a
-running `mgselect` node with use_sim_time:=true; records what the node publishes (--record OUT_BAG) and
-prints a report: chunks published, observation -> trajectory latency, skipped steps and why, score stats.
-
-Offline (--offline): no DDS. The bag's messages go in recorded order through the node's own conversions
-and ControlPipeline (observation assembly, engine, safety) with a fixed seed, stepped at inference_rate in
-bag time. Deterministic: use --out to write a golden report and --compare to check against one (tolerances
-in mgselect_node/bag/report.py). --observations LIVE_REPORT reproduces a live run's chunks from the
-observation stamps the live node reported.
-
-Exit codes: 0 ok; 1 --compare found differences (printed); 2 bad arguments, unreadable or unsuitable bag,
-bad parameters or policy (the error says what and lists what the bag holds).
+run_live publishes the bag into DDS for a running node and collects what it publishes (bag/live.py);
+run_offline feeds the bag through the node's own ControlPipeline in-process (bag/offline.py). Both return a
+bag/report.py Report.
 """
 
 from __future__ import annotations
@@ -24,25 +15,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mgselect_node.bag.bag_io import DEFAULT_STORAGE, STORAGES, BagReader, open_bag
+from mgselect_node.bag.bag_io import BagReader
 from mgselect_node.bag.offline import (
-    DEFAULT_INSTRUCTION_TOPIC,
     ReplayWindow,
     check_bag,
     parse_remaps,
 )
 from mgselect_node.bag.report import (
-    MAX_MISMATCHES_SHOWN,
     ChunkRecord,
     Report,
-    ReportError,
-    compare_reports,
     load_report,
 )
-from mgselect_node.config import Config, ConfigError
+from mgselect_node.config import Config
 from mgselect_node.errors import MGSelectError
 
-EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 DEFAULT_CLOCK_HZ = 100.0
 DEFAULT_WAIT_S = 10.0      # live: how long to wait for the node (its subscriptions and parameters)
 DEFAULT_LINGER_S = 2.0     # live: keep recording this long after the last message (last inference)
@@ -54,50 +40,6 @@ NODE_PARAMETERS = ("image_topics", "joint_states_topic", "controller_name", "see
 
 class ReplayError(MGSelectError):
     """Replay cannot run as asked; the message says why."""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mgselect replay", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("bag", help="rosbag2 directory (sqlite3 or MCAP), or a bare .db3/.mcap file")
-    p.add_argument("--info", action="store_true", help="print what the bag holds and exit")
-    p.add_argument("--start", type=float, default=0.0, metavar="S", help="skip the first S seconds of the bag")
-    p.add_argument("--duration", type=float, default=None, metavar="D", help="replay only D seconds")
-    p.add_argument("--remap", action="append", default=[], metavar="FROM:=TO",
-                   help="rename a bag topic (repeatable), e.g. /cam0/image_raw:=/camera/image_raw")
-    p.add_argument("--params", metavar="FILE", help="node parameters (ros__parameters YAML); offline: the "
-                   "configuration to replay with; live: fallback when the node's parameters cannot be read")
-    p.add_argument("--instruction-topic", default=DEFAULT_INSTRUCTION_TOPIC,
-                   help=f"the node's ~/instruction topic (default {DEFAULT_INSTRUCTION_TOPIC})")
-    p.add_argument("--out", metavar="REPORT_JSON", help="write the report as JSON")
-    p.add_argument("--compare", metavar="GOLDEN_JSON", help="compare with a report; exit 1 on a difference")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    live = p.add_argument_group("live replay (default)")
-    live.add_argument("--rate", type=float, default=1.0, metavar="R", help="playback speed factor")
-    live.add_argument("--loop", action="store_true", help="play the window again and again (Ctrl-C stops)")
-    live.add_argument("--clock", type=float, nargs="?", const=DEFAULT_CLOCK_HZ, default=DEFAULT_CLOCK_HZ,
-                      metavar="HZ", help=f"publish /clock at HZ (default on, {DEFAULT_CLOCK_HZ:g} Hz)")
-    live.add_argument("--no-clock", action="store_true", help="do not publish /clock")
-    live.add_argument("--record", metavar="OUT_BAG", help="record the node's trajectories, ~/selection and "
-                      "/diagnostics into this new bag")
-    live.add_argument("--record-storage", choices=sorted(STORAGES), default=DEFAULT_STORAGE)
-    live.add_argument("--all-topics", action="store_true", help="publish every topic of the bag (default: "
-                      "only the node's inputs: cameras, joint states, instruction)")
-    live.add_argument("--node", default=NODE_NAME, help=f"the node to replay into (default {NODE_NAME})")
-    live.add_argument("--wait", type=float, default=DEFAULT_WAIT_S, metavar="S",
-                      help=f"wait up to S s for the node before playing (default {DEFAULT_WAIT_S:g})")
-    live.add_argument("--linger", type=float, default=DEFAULT_LINGER_S, metavar="S",
-                      help=f"keep collecting S s after the last message (default {DEFAULT_LINGER_S:g})")
-    live.add_argument("--max-loops", type=int, default=None, help=argparse.SUPPRESS)
-    off = p.add_argument_group("offline replay")
-    off.add_argument("--offline", action="store_true", help="no DDS: run the node's pipeline in-process")
-    off.add_argument("--policy", help="policy bundle directory or built-in name (default: from --params)")
-    off.add_argument("--seed", type=int, default=None, help="selection seed (default: from --params, else 0)")
-    off.add_argument("--device", default=None, help="torch device (default: from --params)")
-    off.add_argument("--observations", metavar="LIVE_REPORT",
-                     help="reproduce the chunks of a live report from the observation stamps it holds")
-    return p
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -113,7 +55,7 @@ def load_config(args: argparse.Namespace) -> Config:
     return config.with_flat(changes) if changes else config
 
 
-def _window(args: argparse.Namespace) -> ReplayWindow:
+def replay_window(args: argparse.Namespace) -> ReplayWindow:
     if args.start < 0:
         raise ReplayError(f"--start {args.start}: expected seconds >= 0 from the start of the bag")
     if args.duration is not None and args.duration <= 0:
@@ -284,76 +226,3 @@ def _wait_for_node(node: Any, recorder: Any, collector: Any, config: Config, out
     missing = recorder.wait_for(outputs, 0.0)
     if missing:
         notes.append(f"no publisher of {missing} after {timeout_s:g} s (recorded as soon as they appear)")
-
-
-# ---------------------------------------------------------------------------------------------------------
-def _fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}{unit}"
-
-
-def print_report(data: dict[str, Any], out: Any = None) -> None:
-    out = out or sys.stdout
-    info = data["info"]
-    print(f"{data['mode']} replay of {data['bag']}", file=out)
-    if data["mode"] == "live":
-        print(f"  published {info.get('published_messages', 0)} messages in {info.get('wall_s', 0):.1f} s "
-              f"(rate {info.get('rate')}, {info.get('loops', 0)} loop(s))", file=out)
-    else:
-        print(f"  policy {info.get('policy')!r}, seed {info.get('seed')}, {info.get('steps', '?')} steps at "
-              f"{info.get('inference_rate', '?')} Hz of bag time, {info.get('wall_s', 0):.1f} s", file=out)
-    print(f"  chunks published: {data['num_chunks']}", file=out)
-    lat = data.get("latency_ms")
-    if lat is not None:
-        if lat.get("count"):
-            print(f"  latency observation -> trajectory: p50 {_fmt(lat['p50'], ' ms')}, p95 "
-                  f"{_fmt(lat['p95'], ' ms')}, p99 {_fmt(lat['p99'], ' ms')} (n={lat['count']})", file=out)
-        else:
-            print("  latency observation -> trajectory: n/a (the node reports no observation stamps)", file=out)
-        node = info.get("node_reported") or {}
-        if node:
-            print("  node-reported: " + ", ".join(f"{k} {v}" for k, v in node.items()), file=out)
-    if data["skipped"]:
-        print("  skipped (nothing published):", file=out)
-        for kind, entry in sorted(data["skipped"].items()):
-            example = f"  e.g. {entry['example']}" if entry.get("example") else ""
-            print(f"    {kind}: {entry['count']}{example}", file=out)
-    else:
-        print("  skipped: none", file=out)
-    sc = data["scores"]
-    sel, margin = sc["selected_score"], sc["margin"]
-    print(f"  selected score: mean {_fmt(sel['mean'], digits=4)} (std {_fmt(sel['std'], digits=4)}, "
-          f"min {_fmt(sel['min'], digits=4)}, max {_fmt(sel['max'], digits=4)}); margin mean "
-          f"{_fmt(margin['mean'], digits=4)}; invalid candidates {sc['invalid_candidates']}/{sc['candidates']}",
-          file=out)
-    for note in info.get("notes", []):
-        print(f"  note: {note}", file=out)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        window = _window(args)
-        golden = load_report(args.compare) if args.compare else None
-        with open_bag(args.bag) as bag:
-            if args.info:
-                print(bag.describe())
-                return EXIT_OK
-            report = run_offline(args, bag, window) if args.offline else run_live(args, bag, window)
-    except (MGSelectError, ConfigError, ReportError, OSError) as exc:
-        print(f"mgselect replay: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    data = report.to_json()
-    if args.out:
-        report.save(args.out)
-    print_report(data)
-    if golden is not None:
-        problems = compare_reports(golden, data)
-        if problems:
-            print(f"MISMATCH against {args.compare}: {len(problems)} difference(s)", file=sys.stderr)
-            for line in problems[:MAX_MISMATCHES_SHOWN]:
-                print(f"  {line}", file=sys.stderr)
-            if len(problems) > MAX_MISMATCHES_SHOWN:
-                print(f"  ... and {len(problems) - MAX_MISMATCHES_SHOWN} more", file=sys.stderr)
-            return EXIT_MISMATCH
-        print(f"matches {args.compare} (tolerances: mgselect_node/bag/report.py)")
-    return EXIT_OK

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,3 +205,45 @@ def compare_reports(golden: dict[str, Any], actual: dict[str, Any]) -> list[str]
         if g_skip != a_skip:
             problems.append(f"skipped steps per reason differ: golden {g_skip}, now {a_skip}")
     return problems
+
+
+def _fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def print_report(data: dict[str, Any], out: Any = None) -> None:
+    out = out or sys.stdout
+    info = data["info"]
+    print(f"{data['mode']} replay of {data['bag']}", file=out)
+    if data["mode"] == "live":
+        print(f"  published {info.get('published_messages', 0)} messages in {info.get('wall_s', 0):.1f} s "
+              f"(rate {info.get('rate')}, {info.get('loops', 0)} loop(s))", file=out)
+    else:
+        print(f"  policy {info.get('policy')!r}, seed {info.get('seed')}, {info.get('steps', '?')} steps at "
+              f"{info.get('inference_rate', '?')} Hz of bag time, {info.get('wall_s', 0):.1f} s", file=out)
+    print(f"  chunks published: {data['num_chunks']}", file=out)
+    lat = data.get("latency_ms")
+    if lat is not None:
+        if lat.get("count"):
+            print(f"  latency observation -> trajectory: p50 {_fmt(lat['p50'], ' ms')}, p95 "
+                  f"{_fmt(lat['p95'], ' ms')}, p99 {_fmt(lat['p99'], ' ms')} (n={lat['count']})", file=out)
+        else:
+            print("  latency observation -> trajectory: n/a (the node reports no observation stamps)", file=out)
+        node = info.get("node_reported") or {}
+        if node:
+            print("  node-reported: " + ", ".join(f"{k} {v}" for k, v in node.items()), file=out)
+    if data["skipped"]:
+        print("  skipped (nothing published):", file=out)
+        for kind, entry in sorted(data["skipped"].items()):
+            example = f"  e.g. {entry['example']}" if entry.get("example") else ""
+            print(f"    {kind}: {entry['count']}{example}", file=out)
+    else:
+        print("  skipped: none", file=out)
+    sc = data["scores"]
+    sel, margin = sc["selected_score"], sc["margin"]
+    print(f"  selected score: mean {_fmt(sel['mean'], digits=4)} (std {_fmt(sel['std'], digits=4)}, "
+          f"min {_fmt(sel['min'], digits=4)}, max {_fmt(sel['max'], digits=4)}); margin mean "
+          f"{_fmt(margin['mean'], digits=4)}; invalid candidates {sc['invalid_candidates']}/{sc['candidates']}",
+          file=out)
+    for note in info.get("notes", []):
+        print(f"  note: {note}", file=out)

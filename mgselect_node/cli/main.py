@@ -12,12 +12,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("mgselect_node.cli.inspect_checkpoint:main", "what a checkpoint directory is and needs"),
     "bench": ("mgselect_node.bench.engine_bench:main", "latency benchmarks (engine; --ros for the node)"),
     "node": ("mgselect_node.ros.node:main", "run the ROS 2 node (accepts --params-file and --ros-args)"),
-    "replay": ("mgselect_node.bag.replay:main", "replay a rosbag live through DDS or offline"),
-    "record": ("mgselect_node.bag.record:main", "record live topics into a rosbag"),
+    "replay": ("mgselect_node.cli.replay:main", "replay a rosbag live through DDS or offline"),
+    "record": ("mgselect_node.cli.record:main", "record live topics into a rosbag"),
     "sim": ("mgselect_node.sim.sim_node:main", "simulated arm as a ROS 2 node"),
-    "collect": ("mgselect_node.datasets.collect:main", "collect expert demonstrations into a dataset"),
-    "train": ("mgselect_node.training.train:main", "train a policy bundle (optionally with condition dropout)"),
-    "eval": ("mgselect_node.evaluation.evaluate:main", "evaluate strategies in the simulator"),
+    "collect": ("mgselect_node.cli.collect:main", "collect expert demonstrations into a dataset"),
+    "train": ("mgselect_node.cli.train:main", "train a policy bundle (optionally with condition dropout)"),
+    "eval": ("mgselect_node.cli.eval:main", "evaluate strategies in the simulator"),
 }
 
 

@@ -160,6 +160,23 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.episodes)
 
+    @property
+    def joint_names(self) -> list[str]:
+        return list(self.info["joint_names"])
+
+    @property
+    def camera_names(self) -> list[str]:
+        return list(self.info["camera_names"])
+
+    @property
+    def fps(self) -> float:
+        return float(self.info["fps"])
+
+    @property
+    def joint_limits(self) -> tuple[list[float], list[float]]:
+        """(lower, upper) per joint as recorded by the collector; empty lists when the dataset has none."""
+        return list(self.info.get("joint_lower") or []), list(self.info.get("joint_upper") or [])
+
     def load_episode(self, index: int) -> Episode:
         meta = self.episodes[index]
         path = self.root / EPISODE_FILE.format(index=meta["episode_index"])

@@ -49,6 +49,10 @@ class VLABackend:
     @torch.inference_mode()
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """(cameras, 3, S, S) -> (cameras * tokens_per_camera, hidden) in the language model's space."""
+        return self.image_features(pixels)
+
+    def image_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        """encode_images without inference mode, so gradients flow (training); (N, 3, S, S) -> (N * tokens, hidden)."""
         features = self.model.model.get_image_features(pixels.to(self.device, self.dtype)).pooler_output
         return features.reshape(-1, features.shape[-1])
 
@@ -62,15 +66,50 @@ class VLABackend:
             ids[row, width - len(prompt):] = torch.as_tensor(prompt, dtype=torch.long)
             valid[row, width - len(prompt):] = True
         ids, valid = ids.to(self.device), valid.to(self.device)
+        return self._embed_with_images(ids, image_embeds.repeat(len(prompts), 1)), valid
+
+    def _embed_with_images(self, ids: torch.Tensor, image_embeds: torch.Tensor) -> torch.Tensor:
+        """Embed (rows, L) ids and put `image_embeds` (rows * slots per row, hidden), row by row, at the <image>
+        slots."""
         image_slots = ids == self.layout.image_id
         # pi0-FAST's <image> id lies past the embedding rows: embed a pad there, the image features replace it.
         embeds = self.embed(ids.masked_fill(image_slots, self.layout.pad_id))
         per_row = image_slots.sum(dim=1)
-        if not bool((per_row == image_embeds.shape[0]).all()):
-            raise ValueError(f"every prompt needs {image_embeds.shape[0]} <image> slots, got {per_row.tolist()}")
-        embeds = embeds.masked_scatter(image_slots.unsqueeze(-1),
-                                       image_embeds.to(embeds.dtype).repeat(len(prompts), 1))
-        return embeds, valid
+        expected = image_embeds.shape[0] // max(1, len(ids))
+        if not bool((per_row == expected).all()) or expected * len(ids) != image_embeds.shape[0]:
+            raise ValueError(f"every prompt needs {expected} <image> slots, got {per_row.tolist()}")
+        return embeds.masked_scatter(image_slots.unsqueeze(-1), image_embeds.to(embeds.dtype))
+
+    @staticmethod
+    def _positions(valid: torch.Tensor) -> torch.Tensor:
+        """Position ids counted from POSITION_OFFSET over the real tokens of each row (pads reuse a neighbour's)."""
+        return (valid.cumsum(dim=1) - 1 + POSITION_OFFSET).clamp(min=POSITION_OFFSET)
+
+    def _prefix_lm_allowed(self, valid: torch.Tensor, suffix: torch.Tensor | None = None) -> torch.Tensor:
+        """(rows, L, L) 'query may attend key': real tokens see every real prefix token of their row, suffix
+        keys only causally. Pad queries see only themselves so no softmax row is empty (an empty row would turn
+        into NaN and poison the cache)."""
+        width = valid.shape[1]
+        allowed = valid[:, None, :] & valid[:, :, None]
+        if suffix is not None:
+            causal = torch.ones((width, width), dtype=torch.bool, device=self.device).tril()
+            allowed &= ~suffix[:, None, :] | causal[None]
+        allowed |= torch.eye(width, dtype=torch.bool, device=self.device)[None]
+        return allowed
+
+    def teacher_forced_logits(self, ids: torch.Tensor, valid: torch.Tensor, suffix: torch.Tensor,
+                              pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training forward (gradients on): right-padded rows of prompt + action suffix, each row with its own
+        images (pixels (rows * cameras, 3, S, S)); the same prefix-LM mask, embedding and positions as
+        prefill + decode. Returns (logits (M, V) float32, targets (M,)) for the M suffix tokens: position p
+        predicts token p + 1, so the last prompt position predicts the first action token."""
+        ids, valid, suffix = ids.to(self.device), valid.to(self.device), suffix.to(self.device)
+        embeds = self._embed_with_images(ids, self.image_features(pixels))
+        mask = self._additive(self._prefix_lm_allowed(valid, suffix)[:, None])
+        hidden = self.language_model(inputs_embeds=embeds, attention_mask=mask, position_ids=self._positions(valid),
+                                     use_cache=False).last_hidden_state
+        predicts = suffix[:, 1:]
+        return self.lm_head(hidden[:, :-1][predicts]).float(), ids[:, 1:][predicts]
 
     @torch.inference_mode()
     def prefill(self, prompts: Sequence[Sequence[int]], image_embeds: torch.Tensor, *, capacity: int
@@ -78,12 +117,8 @@ class VLABackend:
         """One forward over all prompts (bidirectional within each). Returns last-position logits (rows, V)."""
         embeds, valid = self._embed_prompts(prompts, image_embeds)
         rows, width = valid.shape
-        # Prefix-LM prefix: every real token sees every real token of its row. Pad queries see only
-        # themselves so no softmax row is empty (an empty row would turn into NaN and poison the cache).
-        allowed = valid[:, None, :] & valid[:, :, None]
-        allowed |= torch.eye(width, dtype=torch.bool, device=self.device)[None]
-        mask = self._additive(allowed[:, None])
-        positions = (valid.cumsum(dim=1) - 1 + POSITION_OFFSET).clamp(min=POSITION_OFFSET)
+        mask = self._additive(self._prefix_lm_allowed(valid)[:, None])  # the prompt is all prefix
+        positions = self._positions(valid)
         cache = DynamicCache(config=self.language_model.config)
         hidden = self.language_model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
                                      past_key_values=cache, use_cache=True).last_hidden_state

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mgselect_node.bag import record as record_cli
 from mgselect_node.bag.bag_io import open_bag
+from mgselect_node.bag.record import record
 from mgselect_node.bag.recorder import adapted_qos
 from mgselect_node.bag.session import RosSession
+from mgselect_node.cli import record as record_cli
 
 PUBLISH_HZ = 50.0
 WANTED = 20            # record until this many joint states and camera frames are in the bag ...
@@ -71,7 +72,7 @@ def _record_while_publishing(out: Path, storage: str, topics: list[str]) -> dict
 
     result: dict[str, dict[str, int]] = {}
     worker = threading.Thread(target=lambda: result.update(
-        counts=record_cli.record(str(out), topics, None, storage, stop=stop, hooks=[count])))
+        counts=record(str(out), topics, None, storage, stop=stop, hooks=[count])))
     try:
         time.sleep(0.3)                        # the latched instruction is out before recording starts
         worker.start()

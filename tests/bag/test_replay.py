@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import yaml
 
-from mgselect_node.bag import replay
 from mgselect_node.bag.bag_io import BagWriter, open_bag
 from mgselect_node.bag.offline import ReplayWindow, replay_observations, replay_offline
 from mgselect_node.bag.report import POSITION_ATOL, ChunkRecord, compare_reports
 from mgselect_node.bag.synthetic import spec_for_policy, write_synthetic_bag
+from mgselect_node.cli import replay
 from mgselect_node.config import Config
 from mgselect_node.control.pipeline import ControlPipeline
 from mgselect_node.engine.policy import load_policy

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mgselect_node.datasets.collect import main
+from mgselect_node.cli.collect import main
 from mgselect_node.datasets.episodes import ACTION_KEY, STATE_KEY, DatasetError, load_dataset
 from mgselect_node.sim.env import JOINT_NAMES, TASKS, SimEnv, instruction_for
 
