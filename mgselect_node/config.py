@@ -20,6 +20,7 @@ MASK_MODES = ("text", "state", "both")
 AGGREGATIONS = scoring.AGGREGATION_NAMES    # registry: engine/scoring.py
 DECODING_MODES = ("strict", "relaxed")
 DTYPES = ("float32", "bfloat16", "float16")
+_HUB = " (pi0-FAST checkpoints); empty = the checkpoint's tokenizer name as a local path or in the HF cache"
 
 
 class ConfigError(ValueError):
@@ -117,12 +118,9 @@ class RuntimeConfig(_Validated):
     policy_format: str = param("auto", read_only=True,
                                description="checkpoint format of `policy` (a module of mgselect_node/model/formats/; "
                                            "`mgselect inspect PATH` lists them); auto = detect from its files")
-    text_tokenizer: str = param("", read_only=True,
-                                description="pi0-FAST checkpoints: local directory of the PaliGemma tokenizer.json; "
-                                            "empty = the checkpoint's name as a local path or in the HF cache")
-    action_tokenizer: str = param("", read_only=True,
-                                  description="pi0-FAST checkpoints: local FAST tokenizer directory "
-                                              "(processor_config.json + BPE); empty = as text_tokenizer")
+    # pi0-FAST checkpoints name their tokenizers by hub id; "" = that name as a local path or in the HF cache.
+    text_tokenizer: str = param("", read_only=True, description=f"local PaliGemma tokenizer.json directory{_HUB}")
+    action_tokenizer: str = param("", read_only=True, description=f"local FAST tokenizer directory{_HUB}")
     device: str = param("cpu", read_only=True, description="torch device: cpu, cuda, cuda:1, ...")
     dtype: str = param("float32", choices=DTYPES, read_only=True, description="model weights dtype")
     static_cache: bool = param(False, read_only=True,
