@@ -33,6 +33,7 @@ from mgselect_node.tokenization.fast_bytelevel import ByteLevelFastTokenizer
 CANDIDATES = (1, 2, 4, 8, 16)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 MIB = 1024**2
+NATIVE_PROMPT_TOKENS = 64  # an instruction and a state in the project's own prompt format, generously
 
 
 def _memory(config: Any, params: int, capacity: int) -> dict[str, dict[str, float]]:
@@ -106,7 +107,12 @@ def inspect(path: Path, policy_format: str = AUTO, options: LoadOptions | None =
             bundle = fmt.load(path, "cpu", "float32", options)
         except BundleError as exc:
             return report, [str(exc)]
-        return report | {"spec": bundle.spec.to_dict()}, []
+        config, spec = bundle.model.config, bundle.spec
+        params = sum(p.numel() for p in bundle.model.parameters())
+        capacity = len(spec.camera_names) * (spec.image_size // config.vision_config.patch_size) ** 2 + \
+            NATIVE_PROMPT_TOKENS + spec.max_action_tokens
+        return report | {"spec": spec.to_dict(), "model": {"parameters": params},
+                         "memory_mib": _memory(config, params, capacity)}, []
     try:
         parts = module.read_parts(path, options)
     except BundleError as exc:

@@ -47,3 +47,9 @@ def test_unknown_directory_and_pi0_are_problems(tmp_path):
     config = json.loads((root / "config.json").read_text())
     (root / "config.json").write_text(json.dumps(config | {"type": "pi05"}))
     assert main([str(root)]) == 1
+
+
+def test_native_bundle(random_bundle):
+    report, problems = inspect(Path(random_bundle))
+    assert problems == [] and report["format"] == "mgselect"
+    assert report["model"]["parameters"] > 0 and report["memory_mib"]["float32"]["cpu"]["N=16"] > 0
