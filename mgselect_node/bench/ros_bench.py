@@ -24,19 +24,23 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mgselect_node.contracts import NODE_NAME
-from mgselect_node.ros.dds_env import use_loopback
+from mgselect_node.ros.dds_env import keep_or_use_loopback
 from mgselect_node.ros.resources import default_fastdds_profile
 from mgselect_node.testing.lifecycle import NodeNotReady
 from mgselect_node.testing.node_process import NODE_COMMAND, NodeProcess
 
 if TYPE_CHECKING:
     from mgselect_node.testing.client import NodeClient
+
+    Session = tuple[NodeProcess, NodeClient]
 
 CLIENT_NAME = "mgselect_bench"
 CAMERA_TOPIC = "/bench/camera/image_raw"
@@ -62,7 +66,7 @@ MS_PER_S = 1000.0
 LATENCY_MODE_MAX_AGE_S = 0.1
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="mgselect bench --ros", description=__doc__.split("\n\n")[0])
     parser.add_argument("--policy", default="default", help="bundle name or directory (default: default)")
     parser.add_argument("--device", default="cpu")
@@ -168,8 +172,26 @@ def _start(args: argparse.Namespace, spec: Any, latency_mode: bool, workdir: Pat
     return node, rig
 
 
-def run_latency(args: argparse.Namespace) -> dict[str, Any]:
-    """Engine-alone calls and node round trips alternate, so both see the same machine load."""
+@contextmanager
+def node_session(args: argparse.Namespace, spec: Any, latency_mode: bool) -> Iterator[Session]:
+    """A node process (with the bench's parameters for the mode) and the bench's client, stopped afterwards."""
+    with tempfile.TemporaryDirectory(prefix="mgselect-bench-") as tmp:
+        node, rig = _start(args, spec, latency_mode, Path(tmp))
+        try:
+            yield node, rig
+        finally:
+            rig.close()
+            node.stop()
+
+
+def _session(args: argparse.Namespace, spec: Any, latency_mode: bool,
+             session: Session | None) -> AbstractContextManager[Session]:
+    return nullcontext(session) if session is not None else node_session(args, spec, latency_mode)
+
+
+def run_latency(args: argparse.Namespace, session: Session | None = None) -> dict[str, Any]:
+    """Engine-alone calls and node round trips alternate, so both see the same machine load. `session`: a
+    running node + client (node_session) to reuse; default: one of its own for this run."""
     from mgselect_node.ros.messages import decode_selection, diagnostic_values
 
     engine = EngineAlone(args)
@@ -178,9 +200,8 @@ def run_latency(args: argparse.Namespace) -> dict[str, Any]:
     stages: dict[str, list[float]] = {k: [] for k in ("conversion_ms", "preprocess_ms", "assemble_ms",
                                                       "safety_ms", "build_ms", "receipt_to_publish_ms")}
     failures = 0
-    with tempfile.TemporaryDirectory(prefix="mgselect-bench-") as tmp:
-        node, rig = _start(args, engine.spec, latency_mode=True, workdir=Path(tmp))
-        try:
+    try:
+        with _session(args, engine.spec, True, session) as (_node, rig):
             for index in range(args.samples + 1):             # sample 0 warms both paths up, not counted
                 ms, valid = engine.time_ms(seed=index)
                 if index > 0:
@@ -214,10 +235,8 @@ def run_latency(args: argparse.Namespace) -> dict[str, Any]:
                 for key, values in stages.items():
                     if diag.get(f"{key}_last"):
                         values.append(float(diag[f"{key}_last"]))
-        finally:
-            rig.close()
-            node.stop()
-            engine.close()
+    finally:
+        engine.close()
     # only valid chunks reach the controller, and an invalid selection costs more (decode budget, greedy
     # fallback): the node's round trips are compared with the engine's valid calls
     engine_ms = engine_valid or engine_all
@@ -252,31 +271,29 @@ def _growth(series: list[tuple[float, dict[str, float]]], key: str, after_s: flo
             f"{key}_growth_pct": 100.0 * (end - start) / start if start else 0.0}
 
 
-def run_soak(args: argparse.Namespace) -> dict[str, Any]:
+def run_soak(args: argparse.Namespace, session: Session | None = None) -> dict[str, Any]:
+    """Camera at 30 Hz + joint states into the node for args.soak seconds; `session` as in run_latency."""
     from mgselect_node.model.bundle import load_spec, resolve_policy_path
 
     spec = load_spec(resolve_policy_path(args.policy))
-    with tempfile.TemporaryDirectory(prefix="mgselect-soak-") as tmp:
-        node, rig = _start(args, spec, latency_mode=False, workdir=Path(tmp))
-        series: list[tuple[float, dict[str, float]]] = []
+    series: list[tuple[float, dict[str, float]]] = []
+    with _session(args, spec, False, session) as (node, rig):
+        before = rig.poll(rig.last_diag, DIAGNOSTICS_WAIT_S) or {}
+        joints_before = rig.joint_states_published
+        rig.start_camera(SOAK_CAMERA_HZ)
+        t0 = time.monotonic()
         try:
-            before = rig.poll(rig.last_diag, DIAGNOSTICS_WAIT_S) or {}
-            joints_before = rig.joint_states_published
-            rig.start_camera(SOAK_CAMERA_HZ)
-            t0 = time.monotonic()
             while time.monotonic() - t0 < args.soak:
                 if not node.alive():
                     raise RuntimeError(f"the node died during the soak: {node.describe()}")
                 series.append((time.monotonic() - t0, node.memory_mb()))
                 time.sleep(SOAK_RSS_PERIOD_S)
-            rig.stop_camera()
-            joints_published = rig.joint_states_published - joints_before
-            time.sleep(1.0)                                    # in-flight frames land, diagnostics update
-            frames_published = rig.frames_published
-            after = rig.poll(rig.last_diag, DIAGNOSTICS_WAIT_S) or {}
         finally:
-            rig.close()
-            node.stop()
+            rig.stop_camera()
+        joints_published = rig.joint_states_published - joints_before
+        time.sleep(1.0)                                    # in-flight frames land, diagnostics update
+        frames_published = rig.frames_published
+        after = rig.poll(rig.last_diag, DIAGNOSTICS_WAIT_S) or {}
     frames_received = _count(after, "frames_received") - _count(before, "frames_received")
     joints_received = _count(after, "joint_states_received") - _count(before, "joint_states_received")
     dropped = frames_published - frames_received
@@ -297,19 +314,19 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parse(list(sys.argv[1:] if argv is None else argv))
-    domain = use_loopback()
+def main(argv: list[str] | None = None, session: Session | None = None) -> int:
+    """`mgselect bench --ros ...`. `session` (node_session) reuses a running node: tests run both modes on one."""
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    domain = keep_or_use_loopback()
     profile = default_fastdds_profile()
     profile = profile or os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE")
     print(f"ROS domain {domain} on loopback; Fast DDS profile: {profile}", file=sys.stderr)
-    result = run_soak(args) if args.soak is not None else run_latency(args)
+    result = run_soak(args, session) if args.soak is not None else run_latency(args, session)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json_path:
         Path(args.json_path).write_text(text + "\n")
     return 0 if (result.get("samples", 1) > 0) else 1
-
 
 if __name__ == "__main__":
     sys.exit(main())
