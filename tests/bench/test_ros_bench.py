@@ -8,11 +8,13 @@ with the latency mode's parameters: the soak only checks its report here), throu
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from mgselect_node.bench import ros_bench
+from mgselect_node.ros.resources import PROFILE_ENV_VARS
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
@@ -22,11 +24,22 @@ BENCH_ARGS = ("--num-candidates", "2")
 
 @pytest.fixture(scope="module")
 def session():
+    """The bench's main sets this process's environment as a CLI run would (the Fast DDS profile): undone
+    afterwards, so later modules see the test environment."""
     from mgselect_node.model.bundle import load_spec, resolve_policy_path
 
     args = ros_bench.parse_args(list(BENCH_ARGS))
-    with ros_bench.node_session(args, load_spec(resolve_policy_path(args.policy)), latency_mode=True) as running:
-        yield running
+    saved = {name: os.environ.get(name) for name in PROFILE_ENV_VARS}
+    try:
+        with ros_bench.node_session(args, load_spec(resolve_policy_path(args.policy)),
+                                    latency_mode=True) as running:
+            yield running
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def bench(tmp_path: Path, session, *args: str) -> dict:

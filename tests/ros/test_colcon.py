@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from mgselect_node.contracts import EXECUTABLE, NODE_NAME
+from mgselect_node.ros.resources import PROFILE_ENV_VARS
 from mgselect_node.testing.client import NodeClient
 from mgselect_node.testing.node_process import NodeProcess
 
@@ -45,7 +46,7 @@ def sourced(install: Path, command: str) -> list[str]:
 
 
 def user_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "AMENT_PREFIX_PATH")}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "AMENT_PREFIX_PATH", *PROFILE_ENV_VARS)}
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     return env
 
