@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 EXTRAS_ONLY = ("mujoco", "matplotlib")
 DEPLOYED_LAYERS = ("mgselect_node.tokenization", "mgselect_node.model", "mgselect_node.engine",
@@ -22,6 +24,7 @@ def loaded_after(code: str) -> set[str]:
     return set(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+@pytest.mark.slow
 def test_node_and_its_layers_never_import_the_sim_or_eval_extras():
     walk = f"""
 import importlib, pkgutil
