@@ -1,10 +1,11 @@
-# Two entry points: `make demo` and `make test`. Both set up .venv first (idempotent).
+# Two entry points: `make demo` and `make test` (what CI runs). Both set up .venv first (idempotent).
+# `make test-fast`: the inner loop, everything but the tests marked `slow` (those that start processes).
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -21,6 +22,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q tests
+
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not slow" tests
 
 bench: $(STAMP)
 	$(BIN)/mgselect bench

@@ -15,10 +15,9 @@ from launch_ros.actions import LifecycleNode
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
+from mgselect_node.contracts import EXECUTABLE, NODE_NAME
 
 PACKAGE = "mgselect_node"
-EXECUTABLE = "mgselect_node"
-NODE_NAME = "mgselect"
 # launch argument -> (default, description)
 ARGUMENTS = {
     "params_file": (PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "mgselect.yaml"]),

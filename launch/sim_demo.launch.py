@@ -13,10 +13,9 @@ from launch_ros.actions import LifecycleNode, Node
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
+from mgselect_node.contracts import DEMO_RECORDED_TOPICS, EXECUTABLE, NODE_NAME
 
 PACKAGE = "mgselect_node"
-RECORDED_TOPICS = ["/camera/image_raw", "/joint_states", "/mgselect/instruction", "/arm_controller/joint_trajectory",
-                   "/mgselect/selection", "/mgselect_sim/episode_result", "/diagnostics"]
 ARGUMENTS = {
     "episodes": ("3", "simulated episodes before the arm stops"),
     "params_file": (PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "mgselect.yaml"]),
@@ -30,8 +29,8 @@ def generate_launch_description():
                 for name, (default, description) in ARGUMENTS.items()]
     sim = Node(package=PACKAGE, executable="mgselect", output="screen",
                arguments=["sim", "--episodes", LaunchConfiguration("episodes"), "--instruction-topic"])
-    policy = LifecycleNode(package=PACKAGE, executable="mgselect_node", name="mgselect", namespace="",
+    policy = LifecycleNode(package=PACKAGE, executable=EXECUTABLE, name=NODE_NAME, namespace="",
                            output="screen", parameters=[LaunchConfiguration("params_file")])
-    record = ExecuteProcess(cmd=["ros2", "bag", "record", "-o", LaunchConfiguration("bag"), *RECORDED_TOPICS],
+    record = ExecuteProcess(cmd=["ros2", "bag", "record", "-o", LaunchConfiguration("bag"), *DEMO_RECORDED_TOPICS],
                             output="screen")
     return LaunchDescription([*declared, sim, policy, record])

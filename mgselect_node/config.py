@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from mgselect_node.contracts import NODE_NAME, SEED_MODULUS
 from mgselect_node.engine import scoring, strategies
 
 STRATEGIES = strategies.STRATEGY_NAMES      # registry: engine/strategies.py
@@ -93,7 +94,7 @@ class SelectionConfig(_Validated):
     aggregation: str = param("sum", choices=AGGREGATIONS,
                              description="how token scores (KL(Q||P), log P) are combined over action tokens: "
                                          + " or ".join(AGGREGATIONS))
-    seed: int = param(0, low=0, high=2**31 - 1, description="base RNG seed; inference k uses seed + k")
+    seed: int = param(0, low=0, high=SEED_MODULUS - 1, description="base RNG seed; inference k uses seed + k")
     restrict_to_action_tokens: bool = param(
         True, description="sample only action tokens and the terminator (invalid text tokens never drawn)")
     complete_chunks: bool = param(
@@ -223,7 +224,7 @@ class Config:
         return cls().with_flat(values)
 
     @classmethod
-    def from_yaml(cls, path: str, node_name: str = "mgselect") -> Config:
+    def from_yaml(cls, path: str, node_name: str = NODE_NAME) -> Config:
         """Read a standard ROS params file (`<node>: ros__parameters: {...}`) or a plain mapping."""
         import yaml
 

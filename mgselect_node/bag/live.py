@@ -19,10 +19,9 @@ from mgselect_node.bag.bag_io import NS_PER_S, BagMessage, BagReader
 from mgselect_node.bag.cdr import header_stamp_ns, rclpy_class
 from mgselect_node.bag.offline import IMAGE_TYPES, JOINT_STATE_TYPES, JOINT_STATES_LABEL, ReplayWindow
 from mgselect_node.bag.report import ChunkRecord, Report, json_scores
-from mgselect_node.control.pipeline import SEED_MODULUS
+from mgselect_node.contracts import CLOCK_TOPIC, inference_seed
 from mgselect_node.ros.messages import decode_selection
 
-CLOCK_TOPIC = "/clock"
 CLOCK_HZ = 100.0                 # default /clock publications per wall second while playing
 PUBLISH_DEPTH = 10
 MS_PER_S = 1000.0
@@ -96,7 +95,7 @@ class LiveCollector:
                 positions=[list(p.positions) for p in traj.points],
                 time_from_start=[p.time_from_start.sec + p.time_from_start.nanosec / NS_PER_S
                                  for p in traj.points],
-                seed=None if self.seed is None or index < 0 else (self.seed + index) % SEED_MODULUS,
+                seed=None if self.seed is None or index < 0 else inference_seed(self.seed, index),
                 selected=sel.get("selected"), scores=json_scores(sel.get("scores")), margin=sel.get("margin"),
                 latency_ms=latency, frame_stamp=frame))
         return out

@@ -19,6 +19,7 @@ from typing import Any
 from mgselect_node.bag.bag_io import NS_PER_S, BagError, BagMessage, BagReader
 from mgselect_node.bag.report import STAMP_ATOL_S, ChunkRecord, Report, json_scores
 from mgselect_node.config import Config
+from mgselect_node.contracts import INSTRUCTION, SEED_MODULUS, base_seed_for, inference_seed, private_topic
 from mgselect_node.control import pipeline as pl
 from mgselect_node.control.observation import JOINT_STATES_KEY
 from mgselect_node.control.pipeline import ControlPipeline, StepOutcome
@@ -31,7 +32,7 @@ IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
 COMPRESSED_SUFFIX = "/compressed"     # the node subscribes CompressedImage on topics ending in this
 JOINT_STATE_TYPES = ("sensor_msgs/msg/JointState",)
 INSTRUCTION_TYPES = ("std_msgs/msg/String",)
-DEFAULT_INSTRUCTION_TOPIC = "/mgselect/instruction"   # the node's ~/instruction (node name mgselect)
+DEFAULT_INSTRUCTION_TOPIC = private_topic(INSTRUCTION)   # the node's ~/instruction
 JOINT_STATES_LABEL = JOINT_STATES_KEY                 # ObservationBuffer's stamp key for the joint state
 # A pause in the bag longer than this many inference periods is skipped over instead of stepped through
 # (every step in it would only report a stale observation); the report counts the steps skipped.
@@ -123,7 +124,7 @@ def chunk_record(outcome: StepOutcome, time_s: float, config: Config) -> ChunkRe
         inference_index=outcome.inference_index, time_s=time_s, stamps=dict(outcome.stamps),
         joint_names=list(plan.joint_names), positions=plan.positions.tolist(),
         time_from_start=[float(t) for t in plan.time_from_start],
-        seed=(config.selection.seed + outcome.inference_index) % pl.SEED_MODULUS,
+        seed=inference_seed(config.selection.seed, outcome.inference_index),
         selected=None if result is None else int(result.selected),
         scores=[] if result is None else json_scores(result.scores),
         margin=None if result is None else float(result.margin),
@@ -243,7 +244,7 @@ def replay_observations(bag: BagReader, pipeline: ControlPipeline, targets: Sequ
         for part in parts.values():           # then make each part the latest of its kind again
             feeder.feed(part.message, part.msg)
         if target.seed is not None:           # inference k uses seed + k: the base that gives target.seed
-            base_seed = (target.seed - next_index) % pl.SEED_MODULUS
+            base_seed = base_seed_for(target.seed, next_index)
             pipeline.update_config(config_with_seed(pipeline.config, base_seed))
         now_s = max(target.stamps.values()) if target.stamps else target.time_s
         outcome = pipeline.step(now_s)
@@ -260,5 +261,5 @@ def replay_observations(bag: BagReader, pipeline: ControlPipeline, targets: Sequ
 
 
 def config_with_seed(config: Config, seed: int) -> Config:
-    return config.with_flat({"seed": int(seed) % pl.SEED_MODULUS})
+    return config.with_flat({"seed": int(seed) % SEED_MODULUS})
 

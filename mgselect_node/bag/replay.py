@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mgselect_node import contracts
 from mgselect_node.bag.bag_io import BagReader
 from mgselect_node.bag.offline import (
     ReplayWindow,
@@ -33,7 +34,7 @@ DEFAULT_CLOCK_HZ = 100.0
 DEFAULT_WAIT_S = 10.0      # live: how long to wait for the node (its subscriptions and parameters)
 DEFAULT_LINGER_S = 2.0     # live: keep recording this long after the last message (last inference)
 POLL_S = 0.05
-NODE_NAME = "/mgselect"
+NODE_NAME = f"/{contracts.NODE_NAME}"
 NODE_PARAMETERS = ("image_topics", "joint_states_topic", "controller_name", "seed", "inference_rate",
                    "policy", "strategy", "num_candidates", "use_sim_time")
 
@@ -163,9 +164,8 @@ def run_live(args: argparse.Namespace, bag: BagReader, window: ReplayWindow) -> 
                 notes.append(f"node {args.node} did not answer parameter requests within {args.wait:g} s; "
                              f"assuming {'--params' if args.params else 'default'} parameters")
             check_bag(bag, config, window)
-            controller = config.node.controller_name.rstrip("/")
-            outputs = [f"{controller if controller.startswith('/') else '/' + controller}/joint_trajectory",
-                       f"{args.node.rstrip('/')}/selection", "/diagnostics"]
+            outputs = [contracts.trajectory_topic("/" + config.node.controller_name.lstrip("/")),
+                       contracts.private_topic(contracts.SELECTION, args.node), contracts.DIAGNOSTICS_TOPIC]
             topics = _topics_to_play(bag, window, config, args, outputs)
             player = LivePlayer(bag, session.node, window, rate=args.rate, publish_clock=not args.no_clock,
                                 topics=topics, clock_hz=args.clock)
@@ -203,7 +203,7 @@ def _topics_to_play(bag: BagReader, window: ReplayWindow, config: Config, args: 
     """Bag topics to publish: what the node subscribes to, or (--all-topics) everything except /clock and
     what the node itself publishes (a bag recorded on a robot running the node holds its old outputs)."""
     if args.all_topics:
-        skip = {"/clock", *outputs}
+        skip = {contracts.CLOCK_TOPIC, *outputs}
         return [t for t in bag.topics if window.node_topic(t) not in skip]
     inputs = {*config.node.image_topics, config.node.joint_states_topic, args.instruction_topic}
     return [t for t in bag.topics if window.node_topic(t) in inputs]

@@ -18,6 +18,7 @@ from rosbags.typesys.store import Typestore
 
 from mgselect_node.bag.bag_io import DEFAULT_STORAGE, NS_PER_S, BagWriter
 from mgselect_node.bag.cdr import default_typestore
+from mgselect_node.contracts import CAMERA_TOPIC, INSTRUCTION, JOINT_STATES_TOPIC, private_topic
 from mgselect_node.model.spec import PolicySpec
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
@@ -54,8 +55,8 @@ class SyntheticBagSpec:
     joint_names: list[str] = field(default_factory=lambda: [f"joint{i}" for i in range(1, 8)])
     joint_lower: list[float] = field(default_factory=list)   # default -1 per joint
     joint_upper: list[float] = field(default_factory=list)   # default +1 per joint
-    cameras: list[CameraSpec] = field(default_factory=lambda: [CameraSpec("/camera/image_raw")])
-    joint_states_topic: str = "/joint_states"
+    cameras: list[CameraSpec] = field(default_factory=lambda: [CameraSpec(CAMERA_TOPIC)])
+    joint_states_topic: str = JOINT_STATES_TOPIC
     joint_rate: float = 50.0
     extra_joints: list[str] = field(default_factory=list)    # recorded but not used by the policy
     shuffle_joints: bool = False                             # joint order differs from the policy's
@@ -67,7 +68,7 @@ class SyntheticBagSpec:
     time_jump_at: float | None = None   # seconds into the recording where a pause begins
     time_jump: float = 0.0              # length of the pause (nothing recorded), seconds
     instruction: str | None = "pick up the red block"
-    instruction_topic: str = "/mgselect/instruction"
+    instruction_topic: str = private_topic(INSTRUCTION)
     seed: int = 0
 
     def limits(self) -> tuple[np.ndarray, np.ndarray]:

@@ -20,21 +20,29 @@ import argparse
 import gc
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mgselect_node.ros.dds_env import use_loopback
+from mgselect_node.contracts import NODE_NAME
+from mgselect_node.ros.dds_env import keep_or_use_loopback
 from mgselect_node.ros.resources import default_fastdds_profile
-from mgselect_node.testing.processes import stop_process
+from mgselect_node.testing.lifecycle import NodeNotReady
+from mgselect_node.testing.node_process import NODE_COMMAND, NodeProcess
 
-NODE_NAME = "mgselect"
+if TYPE_CHECKING:
+    from mgselect_node.testing.client import NodeClient
+
+    Session = tuple[NodeProcess, NodeClient]
+
+CLIENT_NAME = "mgselect_bench"
 CAMERA_TOPIC = "/bench/camera/image_raw"
 CONTROLLER = "bench_controller"
 INSTRUCTION = "pick up the red cube"
@@ -51,14 +59,14 @@ MIN_SAMPLE_TIMEOUT_S = 5.0     # a frame whose chunk was not valid publishes not
 SAMPLE_TIMEOUT_ENGINE_FACTOR = 10.0   # max(5 s, 10 x the engine's p50)
 SOAK_WARMUP_FRACTION = 0.1      # RSS baseline is taken after this share of the soak (allocators settle)
 SOAK_RSS_PERIOD_S = 1.0
+DIAGNOSTICS_WAIT_S = 5.0
 MS_PER_S = 1000.0
-BYTES_PER_MB = 1024.0 * 1024.0
 # Latency mode runs inferences back to back: inference_rate high, and a frame older than this is stale, so the
 # node never re-runs on an old frame while the next one is on its way (that would delay it).
 LATENCY_MODE_MAX_AGE_S = 0.1
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="mgselect bench --ros", description=__doc__.split("\n\n")[0])
     parser.add_argument("--policy", default="default", help="bundle name or directory (default: default)")
     parser.add_argument("--device", default="cpu")
@@ -84,47 +92,6 @@ def _p(values: list[float], q: float) -> float | None:
 
 
 # ---------------------------------------------------------------------------------------------- the node
-class NodeProcess:
-    """`python -m mgselect_node.ros.node --params-file` in its own process, log in a temp file."""
-
-    def __init__(self, params: dict[str, Any], workdir: Path) -> None:
-        import yaml
-
-        self.params_path = workdir / "params.yaml"
-        self.params_path.write_text(yaml.safe_dump({NODE_NAME: {"ros__parameters": params}}))
-        self.log_path = workdir / "node.log"
-        self._log = open(self.log_path, "w")  # noqa: SIM115  (lives as long as the process)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mgselect_node.ros.node", "--params-file", str(self.params_path)],
-            stdout=self._log, stderr=subprocess.STDOUT, env=os.environ.copy())
-
-    def log_tail(self, chars: int = 3000) -> str:
-        return self.log_path.read_text()[-chars:]
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def memory_mb(self) -> dict[str, float]:
-        """RSS, and its anonymous / shared-memory parts where /proc tells them apart (Linux).
-
-        Fast DDS maps the camera publisher's shared-memory segment into the node: those pages count in RSS
-        as they are first touched, which is not a leak, so growth is reported for both."""
-        import psutil
-
-        out = {"rss": psutil.Process(self.proc.pid).memory_info().rss / BYTES_PER_MB}
-        status = Path(f"/proc/{self.proc.pid}/status")
-        if status.is_file():
-            for line in status.read_text().splitlines():
-                key, _, value = line.partition(":")
-                if key in ("RssAnon", "RssShmem", "RssFile"):
-                    out[key[3:].lower()] = float(value.split()[0]) / 1024.0   # kB -> MB
-        return out
-
-    def stop(self) -> None:
-        stop_process(self.proc, NODE_STOP_TIMEOUT_S)
-        self._log.close()
-
-
 def _node_params(args: argparse.Namespace, latency_mode: bool) -> dict[str, Any]:
     params: dict[str, Any] = {
         "policy": args.policy, "device": args.device, "dtype": args.dtype, "image_topics": [CAMERA_TOPIC],
@@ -136,106 +103,6 @@ def _node_params(args: argparse.Namespace, latency_mode: bool) -> dict[str, Any]
     if latency_mode:
         params.update(inference_rate=100.0, max_observation_age=LATENCY_MODE_MAX_AGE_S, sync_slop=1.0)
     return params
-
-
-# ---------------------------------------------------------------------------------------------- ROS side
-class BenchRig:
-    """Publishes the camera and joint states, records trajectories, selections and diagnostics."""
-
-    def __init__(self, joint_names: list[str], state: np.ndarray, rgb: np.ndarray) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
-        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-        from sensor_msgs.msg import Image, JointState
-        from std_msgs.msg import Float64MultiArray
-        from trajectory_msgs.msg import JointTrajectory
-
-        from mgselect_node.ros.conversions import fill_image
-
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx)
-        self.node = Node("mgselect_bench", context=self.ctx)
-        sensor = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
-        reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        self.image = fill_image(Image(), rgb, "rgb8")
-        self.joints = JointState(name=list(joint_names), position=[float(x) for x in state])
-        self.camera_pub = self.node.create_publisher(Image, CAMERA_TOPIC, sensor)
-        self.joint_pub = self.node.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
-        self.cond = threading.Condition()
-        self.trajectories: list[float] = []
-        self.selections: list[tuple[float, Any]] = []
-        self.diagnostics: list[dict[str, str]] = []
-        self.frames_published = 0
-        self.joint_states_published = 0
-        self.node.create_subscription(JointTrajectory, f"{CONTROLLER}/joint_trajectory",
-                                      lambda m: self._add(self.trajectories, time.perf_counter()), reliable)
-        self.node.create_subscription(Float64MultiArray, f"/{NODE_NAME}/selection",
-                                      lambda m: self._add(self.selections, (time.perf_counter(), m)), reliable)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, reliable)
-        self.node.create_timer(1.0 / JOINTS_HZ, self.publish_joints)
-        self._camera_timer = None
-        self.executor = SingleThreadedExecutor(context=self.ctx)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self._thread.start()
-
-    def _add(self, into: list, item: Any) -> None:
-        with self.cond:
-            into.append(item)
-            self.cond.notify_all()
-
-    def _on_diag(self, msg: Any) -> None:
-        from mgselect_node.ros.messages import diagnostic_values
-
-        if msg.status and msg.status[0].name.startswith(f"{NODE_NAME}:"):
-            self._add(self.diagnostics, diagnostic_values(msg))
-
-    def _stamp(self, msg: Any, seconds: float) -> None:
-        from mgselect_node.ros.conversions import seconds_to_stamp
-
-        seconds_to_stamp(msg.header.stamp, seconds)
-
-    def publish_joints(self) -> None:
-        self._stamp(self.joints, time.time())
-        self.joint_pub.publish(self.joints)
-        self.joint_states_published += 1
-
-    def publish_frame(self) -> float:
-        """Publish the frame with a fresh stamp; returns the stamp (it identifies the resulting chunk)."""
-        stamp = time.time()
-        self._stamp(self.image, stamp)
-        self.camera_pub.publish(self.image)
-        self.frames_published += 1
-        return stamp
-
-    def start_camera(self, hz: float) -> None:
-        self._camera_timer = self.node.create_timer(1.0 / hz, self.publish_frame)
-
-    def stop_camera(self) -> None:
-        if self._camera_timer is not None:
-            self.node.destroy_timer(self._camera_timer)
-            self._camera_timer = None
-
-    def wait(self, predicate: Any, timeout: float) -> Any:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                value = predicate()
-                if value is not None:
-                    return value
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                self.cond.wait(remaining)
-
-    def close(self) -> None:
-        import rclpy
-
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.ctx)
 
 
 # ---------------------------------------------------------------------------------------------- modes
@@ -282,27 +149,50 @@ class EngineAlone:
         gc.collect()
 
 
-def _start(args: argparse.Namespace, spec: Any, latency_mode: bool, workdir: Path
-           ) -> tuple[NodeProcess, BenchRig]:
+def _start(args: argparse.Namespace, spec: Any, latency_mode: bool, workdir: Path) -> tuple[NodeProcess, NodeClient]:
+    """The node in its own process and the bench's client; returns once the node is active and subscribed."""
+    from mgselect_node.testing.client import BEST_EFFORT_SENSOR_QOS, NodeClient
+
     rgb, state = _inputs(spec)
-    node = NodeProcess(_node_params(args, latency_mode), workdir)
-    rig = BenchRig(list(spec.joint_names), state, rgb)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while "active: commanding the arm" not in node.log_path.read_text():
-        if not node.alive() or time.monotonic() > deadline:
-            rig.close()
-            node.stop()
-            raise RuntimeError(f"the node did not start:\n{node.log_tail()}")
-        time.sleep(0.1)
-    # discovery: wait until the node's camera subscription sees us
-    while rig.camera_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    node = NodeProcess(workdir, _node_params(args, latency_mode), command=NODE_COMMAND,
+                       stop_timeout_s=NODE_STOP_TIMEOUT_S)
+    rig = NodeClient(NODE_NAME, CONTROLLER, CAMERA_TOPIC, list(spec.joint_names), [float(x) for x in state],
+                     image=rgb, camera_hz=None, joints_hz=JOINTS_HZ, sensor_qos=BEST_EFFORT_SENSOR_QOS,
+                     client_name=CLIENT_NAME)
+    rig.make_camera = rig.restamped_image
+    try:
+        rig.wait_ready(node, START_TIMEOUT_S)
+        # discovery: the node's camera subscription must see us before the first timed frame
+        if not rig.poll(lambda: rig.camera_subscribers() > 0, START_TIMEOUT_S):
+            raise NodeNotReady(f"the node never subscribed to {CAMERA_TOPIC}: {node.describe()}")
+    except NodeNotReady as exc:
+        rig.close()
+        node.stop()
+        raise RuntimeError(f"the node did not start: {exc}") from None
     return node, rig
 
 
-def run_latency(args: argparse.Namespace) -> dict[str, Any]:
-    """Engine-alone calls and node round trips alternate, so both see the same machine load."""
-    from mgselect_node.ros.messages import decode_selection
+@contextmanager
+def node_session(args: argparse.Namespace, spec: Any, latency_mode: bool) -> Iterator[Session]:
+    """A node process (with the bench's parameters for the mode) and the bench's client, stopped afterwards."""
+    with tempfile.TemporaryDirectory(prefix="mgselect-bench-") as tmp:
+        node, rig = _start(args, spec, latency_mode, Path(tmp))
+        try:
+            yield node, rig
+        finally:
+            rig.close()
+            node.stop()
+
+
+def _session(args: argparse.Namespace, spec: Any, latency_mode: bool,
+             session: Session | None) -> AbstractContextManager[Session]:
+    return nullcontext(session) if session is not None else node_session(args, spec, latency_mode)
+
+
+def run_latency(args: argparse.Namespace, session: Session | None = None) -> dict[str, Any]:
+    """Engine-alone calls and node round trips alternate, so both see the same machine load. `session`: a
+    running node + client (node_session) to reuse; default: one of its own for this run."""
+    from mgselect_node.ros.messages import decode_selection, diagnostic_values
 
     engine = EngineAlone(args)
     engine_all, engine_valid = [], []
@@ -310,9 +200,8 @@ def run_latency(args: argparse.Namespace) -> dict[str, Any]:
     stages: dict[str, list[float]] = {k: [] for k in ("conversion_ms", "preprocess_ms", "assemble_ms",
                                                       "safety_ms", "build_ms", "receipt_to_publish_ms")}
     failures = 0
-    with tempfile.TemporaryDirectory(prefix="mgselect-bench-") as tmp:
-        node, rig = _start(args, engine.spec, latency_mode=True, workdir=Path(tmp))
-        try:
+    try:
+        with _session(args, engine.spec, True, session) as (_node, rig):
             for index in range(args.samples + 1):             # sample 0 warms both paths up, not counted
                 ms, valid = engine.time_ms(seed=index)
                 if index > 0:
@@ -321,22 +210,21 @@ def run_latency(args: argparse.Namespace) -> dict[str, Any]:
                         engine_valid.append(ms)
                 sample_timeout = max(MIN_SAMPLE_TIMEOUT_S, SAMPLE_TIMEOUT_ENGINE_FACTOR * ms / MS_PER_S)
                 time.sleep(LATENCY_MODE_MAX_AGE_S)            # the previous frame is stale: the node is idle
-                n_sel, n_diag = len(rig.selections), len(rig.diagnostics)
-                t_pub = time.perf_counter()
+                t_pub = rig.mark()
                 stamp = rig.publish_frame()
 
-                def matched(n_sel: int = n_sel, stamp: float = stamp) -> Any:
-                    for t, msg in rig.selections[n_sel:]:
-                        if abs(decode_selection(msg)["frame_stamp"] - stamp) < 1e-6:
-                            return t
+                def matched(t_pub: float = t_pub, stamp: float | None = stamp) -> Any:
+                    for r in rig.selections:
+                        if r.t >= t_pub and abs(decode_selection(r.msg)["frame_stamp"] - stamp) < 1e-6:
+                            return r.t
                     return None
-                t_sel = rig.wait(matched, sample_timeout)
+                t_sel = rig.poll(matched, sample_timeout)
                 # the trajectory is published just before its selection: the last one received before it
-                t_traj = None if t_sel is None else rig.wait(
-                    lambda t_sel=t_sel: max((t for t in rig.trajectories if t <= t_sel), default=None), 1.0)
-                diag = None if t_sel is None else rig.wait(
-                    lambda n=n_diag: next((d for d in rig.diagnostics[n:] if d.get("node_overhead_ms_last")), None),
-                    5.0)
+                t_traj = None if t_sel is None else rig.poll(
+                    lambda t_sel=t_sel: max((r.t for r in rig.trajectories if r.t <= t_sel), default=None), 1.0)
+                diag = None if t_sel is None else rig.poll(
+                    lambda t_pub=t_pub: next((d for d in map(diagnostic_values, rig.since(rig.diagnostics, t_pub))
+                                              if d.get("node_overhead_ms_last")), None), 5.0)
                 if t_traj is None or diag is None:
                     failures += int(index > 0)                # e.g. the chunk was not valid: nothing published
                     continue
@@ -347,10 +235,8 @@ def run_latency(args: argparse.Namespace) -> dict[str, Any]:
                 for key, values in stages.items():
                     if diag.get(f"{key}_last"):
                         values.append(float(diag[f"{key}_last"]))
-        finally:
-            rig.close()
-            node.stop()
-            engine.close()
+    finally:
+        engine.close()
     # only valid chunks reach the controller, and an invalid selection costs more (decode budget, greedy
     # fallback): the node's round trips are compared with the engine's valid calls
     engine_ms = engine_valid or engine_all
@@ -385,31 +271,29 @@ def _growth(series: list[tuple[float, dict[str, float]]], key: str, after_s: flo
             f"{key}_growth_pct": 100.0 * (end - start) / start if start else 0.0}
 
 
-def run_soak(args: argparse.Namespace) -> dict[str, Any]:
+def run_soak(args: argparse.Namespace, session: Session | None = None) -> dict[str, Any]:
+    """Camera at 30 Hz + joint states into the node for args.soak seconds; `session` as in run_latency."""
     from mgselect_node.model.bundle import load_spec, resolve_policy_path
 
     spec = load_spec(resolve_policy_path(args.policy))
-    with tempfile.TemporaryDirectory(prefix="mgselect-soak-") as tmp:
-        node, rig = _start(args, spec, latency_mode=False, workdir=Path(tmp))
-        series: list[tuple[float, dict[str, float]]] = []
+    series: list[tuple[float, dict[str, float]]] = []
+    with _session(args, spec, False, session) as (node, rig):
+        before = rig.poll(rig.last_diag, DIAGNOSTICS_WAIT_S) or {}
+        joints_before = rig.joint_states_published
+        rig.start_camera(SOAK_CAMERA_HZ)
+        t0 = time.monotonic()
         try:
-            before = rig.wait(lambda: rig.diagnostics[-1] if rig.diagnostics else None, 5.0) or {}
-            joints_before = rig.joint_states_published
-            rig.start_camera(SOAK_CAMERA_HZ)
-            t0 = time.monotonic()
             while time.monotonic() - t0 < args.soak:
                 if not node.alive():
-                    raise RuntimeError(f"the node died during the soak:\n{node.log_tail()}")
+                    raise RuntimeError(f"the node died during the soak: {node.describe()}")
                 series.append((time.monotonic() - t0, node.memory_mb()))
                 time.sleep(SOAK_RSS_PERIOD_S)
-            rig.stop_camera()
-            joints_published = rig.joint_states_published - joints_before
-            time.sleep(1.0)                                    # in-flight frames land, diagnostics update
-            frames_published = rig.frames_published
-            after = rig.wait(lambda: rig.diagnostics[-1] if rig.diagnostics else None, 5.0) or {}
         finally:
-            rig.close()
-            node.stop()
+            rig.stop_camera()
+        joints_published = rig.joint_states_published - joints_before
+        time.sleep(1.0)                                    # in-flight frames land, diagnostics update
+        frames_published = rig.frames_published
+        after = rig.poll(rig.last_diag, DIAGNOSTICS_WAIT_S) or {}
     frames_received = _count(after, "frames_received") - _count(before, "frames_received")
     joints_received = _count(after, "joint_states_received") - _count(before, "joint_states_received")
     dropped = frames_published - frames_received
@@ -430,19 +314,19 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parse(list(sys.argv[1:] if argv is None else argv))
-    domain = use_loopback()
+def main(argv: list[str] | None = None, session: Session | None = None) -> int:
+    """`mgselect bench --ros ...`. `session` (node_session) reuses a running node: tests run both modes on one."""
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    domain = keep_or_use_loopback()
     profile = default_fastdds_profile()
     profile = profile or os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE")
     print(f"ROS domain {domain} on loopback; Fast DDS profile: {profile}", file=sys.stderr)
-    result = run_soak(args) if args.soak is not None else run_latency(args)
+    result = run_soak(args, session) if args.soak is not None else run_latency(args, session)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json_path:
         Path(args.json_path).write_text(text + "\n")
     return 0 if (result.get("samples", 1) > 0) else 1
-
 
 if __name__ == "__main__":
     sys.exit(main())

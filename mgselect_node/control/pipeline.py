@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mgselect_node.config import Config, ConfigError
+from mgselect_node.contracts import inference_seed
 from mgselect_node.control import observation as obs_mod
 from mgselect_node.control.observation import Observation, ObservationBuffer, ObservationUnavailable
 from mgselect_node.control.safety import SafetyLimits, check_chunk
@@ -32,7 +33,6 @@ POLICY_ERROR = "policy_error"
 WAITING, STALE, UNSYNCED = obs_mod.WAITING, obs_mod.STALE, obs_mod.UNSYNCED
 INPUT_ERROR, JOINT_ERROR = obs_mod.INPUT_ERROR, obs_mod.JOINT_ERROR
 
-SEED_MODULUS = 2**31  # SelectionConfig.seed range is [0, 2**31 - 1]
 MS_PER_S = 1000.0
 
 
@@ -206,7 +206,7 @@ class ControlPipeline:
         t_assembled = time.perf_counter()
         index = self._inference_index
         self._inference_index += 1
-        selection = config.selection.replace(seed=(config.selection.seed + index) % SEED_MODULUS)
+        selection = config.selection.replace(seed=inference_seed(config.selection.seed, index))
         base = {"stamps": obs.stamps, "observation_age_s": obs.age_s, "inference_index": index}
         try:
             result = self.policy.select(obs.images, obs.state, instruction, config=selection)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mgselect_node.config import SelectionConfig
+from mgselect_node.contracts import episode_inference_seed as inference_seed
 from mgselect_node.errors import InputError
 from mgselect_node.evaluation.cells import Cell
 
@@ -26,13 +27,8 @@ DEFAULT_EPISODES = 20
 DEFAULT_SEED = 1_000_000      # scene seeds disjoint from `mgselect collect`'s (0, 1, 2, ...)
 DEFAULT_EXECUTE_STEPS = 5     # half of a 10-step chunk, then replan
 DEFAULT_TEMPERATURE = 0.5
-SEED_STRIDE = 1000            # sampling seed = episode seed * stride + inference index (mod 2^31)
-SEED_MODULUS = 2**31
-
-
-def inference_seed(scene_seed: int, index: int) -> int:
-    """The sampling seed of inference (or probed step) `index` in the scene `scene_seed`, equal across cells."""
-    return (scene_seed * SEED_STRIDE + index) % SEED_MODULUS
+# inference_seed(scene_seed, index): the sampling seed of inference (or probed step) `index` in a scene, equal
+# across cells; defined with the other seed formulas in mgselect_node.contracts
 
 
 @dataclass

@@ -25,3 +25,12 @@ def use_loopback(domain_id: int | None = None, env: dict[str, str] | None = None
     target["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     target["ROS_DOMAIN_ID"] = str(domain_id)
     return domain_id
+
+
+def keep_or_use_loopback() -> int:
+    """The private loopback domain this process already inherited (so a tool's children find each other and
+    their parent), or a fresh one; returns the domain id."""
+    inherited = os.environ.get("ROS_DOMAIN_ID", "")
+    if os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") == "LOCALHOST" and inherited.isdigit():
+        return use_loopback(int(inherited))
+    return use_loopback()

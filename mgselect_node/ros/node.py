@@ -40,6 +40,15 @@ from std_msgs.msg import Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
 
 from mgselect_node.config import Config, ConfigError
+from mgselect_node.contracts import (
+    COMPRESSED_SUFFIX,
+    DIAGNOSTICS_TOPIC,
+    INSTRUCTION,
+    NODE_NAME,
+    SELECTION,
+    diagnostic_prefix,
+    trajectory_topic,
+)
 from mgselect_node.control import pipeline as pl
 from mgselect_node.control.pipeline import ControlPipeline, StepOutcome
 from mgselect_node.control.stats import NodeStats, StepRecord
@@ -49,14 +58,12 @@ from mgselect_node.ros.conversions import header_seconds, msg_to_rgb
 from mgselect_node.ros.params import LiveParameters, declare_config
 from mgselect_node.ros.resources import default_fastdds_profile
 
-NODE_NAME = "mgselect"
 EXECUTOR_THREADS = 4
 DIAGNOSTICS_PERIOD_S = 1.0
 WARN_THROTTLE_S = 5.0
 WORKER_JOIN_TIMEOUT_S = 30.0
 MS_PER_S = 1000.0
 BYTES_PER_MB = 1024.0 * 1024.0
-COMPRESSED_SUFFIX = "/compressed"
 
 SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
                         durability=DurabilityPolicy.VOLATILE)
@@ -112,7 +119,7 @@ class MGSelectNode(LifecycleNode):
         self._instruction_sub: Any = None
         self._trajectory_pub: Any = None
         self._selection_pub: Any = None
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", REPORT_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, REPORT_QOS)
         self._diag_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics,
                                              callback_group=self._report_group)
         self._live = LiveParameters(self, lambda: self._config, self._validate_change, self._apply_change)
@@ -246,17 +253,16 @@ class MGSelectNode(LifecycleNode):
 
     # ------------------------------------------------------------------ ROS interfaces
     def _make_trajectory_pub(self) -> Any:
-        topic = f"{self._config.node.controller_name.rstrip('/')}/joint_trajectory"
-        return self.create_publisher(JointTrajectory, topic, COMMAND_QOS)
+        return self.create_publisher(JointTrajectory, trajectory_topic(self._config.node.controller_name), COMMAND_QOS)
 
     def _create_interfaces(self) -> None:
         self._trajectory_pub = self._make_trajectory_pub()
-        self._selection_pub = self.create_publisher(Float64MultiArray, "~/selection", REPORT_QOS)
+        self._selection_pub = self.create_publisher(Float64MultiArray, SELECTION, REPORT_QOS)
         self._joint_sub = self.create_subscription(
             JointState, self._config.node.joint_states_topic, self._on_joint_state, SENSOR_QOS,
             callback_group=self._sensor_group)
         self._instruction_sub = self.create_subscription(
-            String, "~/instruction", self._on_instruction, INSTRUCTION_QOS)
+            String, INSTRUCTION, self._on_instruction, INSTRUCTION_QOS)
         self._create_camera_subs()
 
     def _create_camera_subs(self) -> None:
@@ -464,7 +470,7 @@ class MGSelectNode(LifecycleNode):
             import torch
 
             values.append(("gpu_memory_mb", torch.cuda.memory_allocated() / BYTES_PER_MB))
-        msg = messages.diagnostic_array(self.get_clock().now().to_msg(), f"{NODE_NAME}: control",
+        msg = messages.diagnostic_array(self.get_clock().now().to_msg(), f"{diagnostic_prefix()} control",
                                         f"{NODE_NAME}/{device}", level, message, values)
         self._diag_pub.publish(msg)
 

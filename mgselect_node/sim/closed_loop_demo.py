@@ -3,7 +3,8 @@
 Processes: `mgselect sim` (the arm, its camera and a joint_trajectory_controller stand-in), `mgselect node`
 (the policy node with the default MG-Select* bundle), `mgselect record` (a rosbag of the run, replayable with
 `mgselect replay`). This process watches the run: per-episode success, per-chunk latency and the live
-candidate scores from `/mgselect/selection`, and keeps camera frames for a contact sheet.
+candidate scores from the node's ~/selection, and keeps camera frames for a contact sheet. The arm starts once
+the node reports the lifecycle state "active" (asked over its get_state service).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import json
 import math
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,40 +20,30 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import yaml
 
+from mgselect_node import contracts as c
 from mgselect_node.ros.dds_env import use_loopback
-from mgselect_node.testing.processes import stop_process
+from mgselect_node.testing.lifecycle import LifecycleClient, NodeNotReady
+from mgselect_node.testing.node_process import NodeProcess
+from mgselect_node.testing.processes import ChildProcess
 
 SIM_EPISODE_SECONDS = 12.0
 STARTUP_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 20.0
 CONTACT_SHEET_COLUMNS = 8
 FRAME_EVERY_S = 1.0
-ACTIVE_LOG_LINE = "active: commanding the arm"  # what the node logs once it commands
-RECORDED_TOPICS = ("/camera/image_raw", "/joint_states", "/mgselect/instruction", "/arm_controller/joint_trajectory",
-                   "/mgselect/selection", "/mgselect_sim/episode_result", "/diagnostics")
+EPISODE_RESULT_TOPIC = c.private_topic(c.EPISODE_RESULT, c.SIM_NODE_NAME)
+SELECTION_TOPIC = c.private_topic(c.SELECTION)
 
 
-def _params_file(directory: Path, policy: str, num_candidates: int, mask_mode: str, strategy: str) -> Path:
-    params = {"mgselect": {"ros__parameters": {
-        "policy": policy, "strategy": strategy, "num_candidates": num_candidates, "mask_mode": mask_mode,
-        "image_topics": ["/camera/image_raw"], "controller_name": "arm_controller",
-        "cpu_threads": 1,  # sim, recorder and this watcher share the machine with the policy
-    }}}
-    path = directory / "demo_params.yaml"
-    path.write_text(yaml.safe_dump(params))
-    return path
+def _node_params(policy: str, num_candidates: int, mask_mode: str, strategy: str) -> dict:
+    return {"policy": policy, "strategy": strategy, "num_candidates": num_candidates, "mask_mode": mask_mode,
+            "image_topics": [c.CAMERA_TOPIC], "controller_name": c.CONTROLLER_NAME,
+            "cpu_threads": 1}  # sim, recorder and this watcher share the machine with the policy
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen:
-    with log.open("w") as handle:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([sys.executable, "-m", "mgselect_node.cli.main", *args], stdout=handle,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    stop_process(proc, STOP_TIMEOUT_S, signal.SIGINT)
+def _spawn(args: list[str], log: Path) -> ChildProcess:
+    return ChildProcess(args, log, new_session=True, stop_timeout_s=STOP_TIMEOUT_S)
 
 
 def contact_sheet(frames: list[np.ndarray], path: Path) -> None:
@@ -87,7 +76,6 @@ def run(episodes: int, out_dir: Path, policy: str, num_candidates: int, mask_mod
     if bag.exists():
         shutil.rmtree(bag)
     tmp = Path(tempfile.mkdtemp(prefix="mgselect_demo_"))
-    params = _params_file(tmp, policy, num_candidates, mask_mode, strategy)
     print(f"DDS: loopback only, domain {os.environ['ROS_DOMAIN_ID']}; logs in {tmp}")
 
     rclpy.init()
@@ -123,31 +111,31 @@ def run(episodes: int, out_dir: Path, policy: str, num_candidates: int, mask_mod
             frames.append(np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, 3).copy())
 
     latched = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    watcher.create_subscription(String, "/mgselect_sim/episode_result", on_result, latched)
-    watcher.create_subscription(Float64MultiArray, "/mgselect/selection", on_selection, 10)
-    watcher.create_subscription(Image, "/camera/image_raw", on_image, qos_profile_sensor_data)
+    watcher.create_subscription(String, EPISODE_RESULT_TOPIC, on_result, latched)
+    watcher.create_subscription(Float64MultiArray, SELECTION_TOPIC, on_selection, 10)
+    watcher.create_subscription(Image, c.CAMERA_TOPIC, on_image, qos_profile_sensor_data)
 
-    procs = {
-        "node": _spawn(["node", "--params-file", str(params)], tmp / "node.log"),
-        "record": _spawn(["record", str(bag), "--topics", *RECORDED_TOPICS], tmp / "record.log"),
+    procs: dict[str, ChildProcess] = {
+        "node": NodeProcess(tmp, _node_params(policy, num_candidates, mask_mode, strategy), new_session=True,
+                            stop_timeout_s=STOP_TIMEOUT_S),
+        "record": _spawn(["record", str(bag), "--topics", *c.DEMO_RECORDED_TOPICS], tmp / "record.log"),
     }
     try:
         # Start the arm once the policy node is active, so episode 1 is not lost to model loading.
-        start = time.monotonic()
-        ready_log = tmp / "node.log"
-        while ACTIVE_LOG_LINE not in ready_log.read_text() and time.monotonic() - start < STARTUP_TIMEOUT_S:
-            if procs["node"].poll() is not None:
-                print(ready_log.read_text(), file=sys.stderr)
-                print("mgselect demo: the policy node exited during start-up (log above)", file=sys.stderr)
-                return 1
-            rclpy.spin_once(watcher, timeout_sec=0.2)
+        lifecycle = LifecycleClient(watcher, c.NODE_NAME, spin=lambda t: rclpy.spin_once(watcher, timeout_sec=t))
+        try:
+            lifecycle.wait_for_state("active", STARTUP_TIMEOUT_S, alive=procs["node"].alive)
+        except NodeNotReady as exc:
+            print(procs["node"].log(), file=sys.stderr)
+            print(f"mgselect demo: {exc} (node log above)", file=sys.stderr)
+            return 1
         procs["sim"] = _spawn(["sim", "--loopback", "--episodes", str(episodes), "--episode-seconds",
                                str(SIM_EPISODE_SECONDS), "--seed", str(seed), "--instruction-topic"],
                               tmp / "sim.log")
         print(f"running {episodes} episode(s) of up to {SIM_EPISODE_SECONDS:.0f} s ...", flush=True)
-        while procs["sim"].poll() is None or len(results) < episodes:
+        while procs["sim"].alive() or len(results) < episodes:
             rclpy.spin_once(watcher, timeout_sec=0.1)
-            if procs["sim"].poll() is not None and len(results) < episodes:
+            if not procs["sim"].alive() and len(results) < episodes:
                 deadline = time.monotonic() + 2.0
                 while time.monotonic() < deadline and len(results) < episodes:
                     rclpy.spin_once(watcher, timeout_sec=0.1)
@@ -155,7 +143,7 @@ def run(episodes: int, out_dir: Path, policy: str, num_candidates: int, mask_mod
     finally:
         for name in ("sim", "node", "record"):
             if name in procs:
-                _stop(procs[name])
+                procs[name].stop()
         watcher.destroy_node()
         rclpy.shutdown()
 

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
 import numpy as np
 
+from mgselect_node import contracts
 from mgselect_node.sim.env import (
     CAMERA_NAMES,
     DEFAULT_EPISODE_SECONDS,
@@ -37,11 +37,11 @@ from mgselect_node.sim.env import (
 )
 from mgselect_node.sim.trajectory import TrajectoryError, TrajectoryFollower
 
-NODE_NAME = "mgselect_sim"
-DEFAULT_CAMERA_TOPIC = "/camera/image_raw"
-DEFAULT_JOINT_STATES_TOPIC = "/joint_states"
-DEFAULT_CONTROLLER = "arm_controller"
-DEFAULT_INSTRUCTION_TOPIC = "/mgselect/instruction"
+NODE_NAME = contracts.SIM_NODE_NAME
+DEFAULT_CAMERA_TOPIC = contracts.CAMERA_TOPIC
+DEFAULT_JOINT_STATES_TOPIC = contracts.JOINT_STATES_TOPIC
+DEFAULT_CONTROLLER = contracts.CONTROLLER_NAME
+DEFAULT_INSTRUCTION_TOPIC = contracts.private_topic(contracts.INSTRUCTION)   # the policy node's ~/instruction
 DEFAULT_CAMERA_RATE = 10.0  # Hz
 DEFAULT_JOINT_STATE_RATE = 50.0  # Hz
 TICK_SECONDS = 0.01  # physics/clock tick: 5 MuJoCo steps of 2 ms
@@ -84,12 +84,9 @@ def _apply_loopback(domain: int | None) -> int | None:
     """--loopback: reuse the parent's private domain when it set one, so demo children find each other."""
     if domain is None:
         return None
-    from mgselect_node.ros.dds_env import use_loopback
+    from mgselect_node.ros.dds_env import keep_or_use_loopback, use_loopback
 
-    inherited = os.environ.get("ROS_DOMAIN_ID")
-    if domain < 0 and os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") == "LOCALHOST" and inherited:
-        return use_loopback(int(inherited))
-    return use_loopback(domain if domain >= 0 else None)
+    return keep_or_use_loopback() if domain < 0 else use_loopback(domain)
 
 
 def _problems(args: argparse.Namespace) -> list[str]:
@@ -134,12 +131,13 @@ class SimNode:
         # Reliable publishers serve both reliable and best-effort (sensor-data QoS) subscribers.
         self.image_pub = self.node.create_publisher(Image, args.camera_topic, reliable_latest)
         self.joint_pub = self.node.create_publisher(JointState, args.joint_states_topic, 10)
-        self.clock_pub = self.node.create_publisher(Clock, "/clock", reliable_latest) if args.sim_time else None
+        self.clock_pub = (self.node.create_publisher(Clock, contracts.CLOCK_TOPIC, reliable_latest)
+                          if args.sim_time else None)
         self.instruction_pub = (self.node.create_publisher(String, args.instruction_topic, latched)
                                 if args.instruction_topic else None)
-        self.episode_pub = self.node.create_publisher(String, "~/episode", latched)
-        self.result_pub = self.node.create_publisher(String, "~/episode_result", history)
-        trajectory_topic = f"{args.controller.rstrip('/')}/joint_trajectory"
+        self.episode_pub = self.node.create_publisher(String, contracts.EPISODE, latched)
+        self.result_pub = self.node.create_publisher(String, contracts.EPISODE_RESULT, history)
+        trajectory_topic = contracts.trajectory_topic(args.controller)
         self.node.create_subscription(JointTrajectory, trajectory_topic, self._on_trajectory, 10)
         self._msg = {"image": Image, "joints": JointState, "clock": Clock, "string": String}
 
@@ -346,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         print("mgselect sim: " + "; ".join(problems), file=sys.stderr)
         return 2
     _apply_loopback(args.loopback)
-    return run(args, ["mgselect_sim", *argv])
+    return run(args, [NODE_NAME, *argv])
 
 
 if __name__ == "__main__":

@@ -26,9 +26,11 @@ from mgselect_node.bag.synthetic import (
     render_frame,
     write_synthetic_bag,
 )
+from mgselect_node.contracts import INSTRUCTION, private_topic
 from mgselect_node.ros.conversions import msg_to_rgb
 
 STORAGES = ["sqlite3", "mcap"]
+INSTRUCTION_TOPIC = private_topic(INSTRUCTION)   # where the synthetic bags put the instruction
 JPEG_MEAN_ERROR = 12.0   # mean absolute pixel error a jpeg round trip of the synthetic frame stays under
 
 
@@ -53,7 +55,7 @@ def test_round_trip_keeps_topics_types_and_values(tmp_path: Path, storage: str) 
         assert topics["/cam1/compressed"].msgtype == "sensor_msgs/msg/CompressedImage"
         assert topics["/cam0/image_raw"].msgtype == "sensor_msgs/msg/Image"
         assert topics["/joint_states"].count == int(spec.duration * spec.joint_rate) + 1
-        assert topics["/mgselect/instruction"].count == 1
+        assert topics[INSTRUCTION_TOPIC].count == 1
         assert bag.duration_s == pytest.approx(spec.duration)
         times, seen = [], {}
         for message, msg in bag.read():
@@ -76,7 +78,7 @@ def test_round_trip_keeps_topics_types_and_values(tmp_path: Path, storage: str) 
     for topic in ("/cam1/compressed", "/cam2/image_raw", "/cam3/image_raw"):
         rgb = msg_to_rgb(seen[topic][0])
         assert rgb.shape == (48, 64, 3) and rgb.dtype == np.uint8
-    assert seen["/mgselect/instruction"][0].data == spec.instruction
+    assert seen[INSTRUCTION_TOPIC][0].data == spec.instruction
 
 
 @pytest.mark.parametrize("storage", STORAGES)
@@ -269,4 +271,4 @@ def test_writer_refuses_to_overwrite_and_unknown_storage(tmp_path: Path, good_ba
 
 def test_latched_topics(good_bags: dict[str, Path]) -> None:
     with open_bag(good_bags["sqlite3"]) as bag:
-        assert bag.latched_topics() == {"/mgselect/instruction"}
+        assert bag.latched_topics() == {INSTRUCTION_TOPIC}

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
+from mgselect_node import contracts as c
 from mgselect_node.bag.bag_io import BagWriter, open_bag
 from mgselect_node.bag.offline import ReplayWindow, replay_observations, replay_offline
 from mgselect_node.bag.report import POSITION_ATOL, ChunkRecord, compare_reports
@@ -26,7 +25,7 @@ from mgselect_node.cli import replay
 from mgselect_node.config import Config
 from mgselect_node.control.pipeline import ControlPipeline
 from mgselect_node.engine.policy import load_policy
-from mgselect_node.testing.processes import stop_process
+from mgselect_node.testing.node_process import NodeProcess
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = "default"
@@ -37,6 +36,7 @@ SEED = 7
 UNCHECKED_LIMIT = 100.0
 NODE_START_TIMEOUT_S = 120.0
 NODE_STOP_TIMEOUT_S = 20.0
+TRAJECTORY_TOPIC = "/" + c.trajectory_topic()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -62,7 +62,7 @@ def _params(path: Path, image_topics: list[str], **extra: object) -> Path:
     values = {"policy": POLICY, "image_topics": image_topics, "inference_rate": INFERENCE_HZ,
               "num_candidates": NUM_CANDIDATES, "seed": SEED, "instruction": "pick up the red cube",
               "max_start_distance": UNCHECKED_LIMIT, "max_step_change": UNCHECKED_LIMIT, **extra}
-    path.write_text(yaml.safe_dump({"mgselect": {"ros__parameters": values}}))
+    path.write_text(yaml.safe_dump({c.NODE_NAME: {"ros__parameters": values}}))
     return path
 
 
@@ -293,47 +293,41 @@ def test_bad_arguments(robot, capsys) -> None:
 def test_info_lists_the_bag(robot, capsys) -> None:
     assert replay.main([str(robot["bag"]), "--info"]) == 0
     out = capsys.readouterr().out
-    assert "/cam0/image/compressed  sensor_msgs/msg/CompressedImage" in out and "/mgselect/instruction" in out
+    assert "/cam0/image/compressed  sensor_msgs/msg/CompressedImage" in out and c.private_topic(c.INSTRUCTION) in out
 
 
 # ---- live replay into a node process ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def node_process(robot):
     """`mgselect node` in its own process, on sim time, with the params that fit the robot bag."""
-    log = open(robot["root"] / "node.log", "w")   # noqa: SIM115 - closed in the finalizer below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mgselect_node.cli.main", "node", "--params-file", str(robot["params"]),
-         "--ros-args", "-p", "use_sim_time:=true"],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}, stdout=log,
-        stderr=subprocess.STDOUT)
+    proc = NodeProcess(robot["root"], params_file=robot["params"], ros_args=["-p", "use_sim_time:=true"],
+                       cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
+                       stop_timeout_s=NODE_STOP_TIMEOUT_S)
     yield proc
-    stop_process(proc, NODE_STOP_TIMEOUT_S, signal.SIGINT)
-    log.close()
-
-
-def _node_log(robot) -> str:
-    return (robot["root"] / "node.log").read_text()
+    proc.stop(signal.SIGINT)
 
 
 @pytest.fixture(scope="module")
 def live_run(robot, node_process) -> dict[str, Path]:
-    """One live replay into the node, recording its output; the node gets time to load and warm up."""
+    """One live replay into the node, recording its output; the node gets time to load and warm up (the
+    replay waits for its parameter services, which answer once the node is active)."""
     out_bag, report = robot["root"] / "node_output", robot["root"] / "live.json"
     code = replay.main([str(robot["bag"]), "--record", str(out_bag), "--out", str(report),
                         "--wait", str(NODE_START_TIMEOUT_S), "--no-progress"])
-    assert code == 0, _node_log(robot)
+    assert code == 0, node_process.describe()
     return {"bag": out_bag, "report": report}
 
 
-def test_live_replay_publishes_chunks_and_records_them(live_run, policy, robot) -> None:
+@pytest.mark.slow
+def test_live_replay_publishes_chunks_and_records_them(live_run, policy, robot, node_process) -> None:
     data = json.loads(live_run["report"].read_text())
-    assert data["mode"] == "live" and data["num_chunks"] >= 1, (data["info"], _node_log(robot))
+    assert data["mode"] == "live" and data["num_chunks"] >= 1, (data["info"], node_process.describe())
     assert data["info"]["node_parameters"]["use_sim_time"] is True
     with open_bag(live_run["bag"]) as bag:
         topics = bag.topics
-        assert topics["/arm_controller/joint_trajectory"].count == data["num_chunks"]
-        trajectories = [msg for _, msg in bag.read(["/arm_controller/joint_trajectory"])]
-        selections = [msg for _, msg in bag.read(["/mgselect/selection"])]
+        assert topics[TRAJECTORY_TOPIC].count == data["num_chunks"]
+        trajectories = [msg for _, msg in bag.read([TRAJECTORY_TOPIC])]
+        selections = [msg for _, msg in bag.read([c.private_topic(c.SELECTION)])]
         assert bag.start_ns >= 0
     assert len(selections) == len(trajectories)
     for traj in trajectories:
@@ -348,6 +342,7 @@ def test_live_replay_publishes_chunks_and_records_them(live_run, policy, robot) 
     assert latency["count"] == data["num_chunks"] and 0 < latency["p50"] <= latency["p99"]
 
 
+@pytest.mark.slow
 def test_offline_reproduces_the_live_chunks(live_run, robot, tmp_path: Path, capsys) -> None:
     data = json.loads(live_run["report"].read_text())
     assert data["info"]["observation_stamps"], "the node's ~/selection must carry every part's stamp"
@@ -373,7 +368,7 @@ def test_live_replay_without_a_node_reports_it(robot, policy, tmp_path: Path, ca
                         "--duration", "0.5", "--no-progress", "--params", str(params), "--out",
                         str(tmp_path / "r.json"), "--instruction-topic", "/lonely/instruction", *remaps,
                         "--remap", "/joint_states:=/lonely/joint_states",
-                        "--remap", "/mgselect/instruction:=/lonely/instruction"])
+                        "--remap", f"{c.private_topic(c.INSTRUCTION)}:=/lonely/instruction"])
     out = capsys.readouterr().out
     assert code == 0
     data = json.loads((tmp_path / "r.json").read_text())

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from mgselect_node.evaluation.runner import SEED_MODULUS, inference_seed
+from mgselect_node.contracts import SEED_MODULUS
+from mgselect_node.evaluation.runner import inference_seed
 from mgselect_node.evaluation.statistics import paired_difference, wilson_interval
 
 

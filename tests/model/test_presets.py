@@ -81,6 +81,7 @@ def test_reduced_pi0fast_builds_with_full_width_and_random_weights(reduced_pi0fa
     assert reduced_pi0fast.spec.image_size == 224
 
 
+@pytest.mark.slow
 def test_reduced_pi0fast_runs_one_selection_on_cpu(reduced_pi0fast):
     images = [np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)]
     result = reduced_pi0fast.select(images, np.zeros(6), "pick up the red cube", num_candidates=2,

@@ -11,16 +11,21 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.timeout(300)
+from mgselect_node.contracts import EXECUTABLE, NODE_NAME
+from mgselect_node.ros.resources import PROFILE_ENV_VARS
+from mgselect_node.testing.client import NodeClient
+from mgselect_node.testing.node_process import NodeProcess
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = "mgselect_node"
 START_TIMEOUT_S = 150.0
+NODE_STOP_TIMEOUT_S = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +46,7 @@ def sourced(install: Path, command: str) -> list[str]:
 
 
 def user_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "AMENT_PREFIX_PATH")}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "AMENT_PREFIX_PATH", *PROFILE_ENV_VARS)}
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     return env
 
@@ -75,23 +80,21 @@ def test_installed_executable_help(install, tmp_path):
 
 
 def test_installed_executable_starts_the_bundled_policy_and_stops_cleanly(install, tmp_path):
-    exe = install / PACKAGE / "lib" / PACKAGE / "mgselect_node"
+    """Started as a user would (sourced workspace, installed params file); ready when its lifecycle state is
+    active; SIGINT (Ctrl-C) exits 0."""
+    exe = install / PACKAGE / "lib" / PACKAGE / EXECUTABLE
     params = install / PACKAGE / "share" / PACKAGE / "config" / "mgselect.yaml"
-    log = tmp_path / "node.log"
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(sourced(install, f"exec '{exe}' --ros-args --params-file '{params}'"),
-                                cwd=tmp_path, env=user_env(), stdout=fh, stderr=subprocess.STDOUT)
+    # `bash -c CMD NAME ARGS...`: the harness's --params-file arguments reach the executable as "$@"
+    command = ["bash", "-c", f". '{install}/setup.sh' && exec '{exe}' \"$@\"", EXECUTABLE]
+    proc = NodeProcess(tmp_path, params_file=params, command=command, cwd=tmp_path, env=user_env(),
+                       stop_timeout_s=NODE_STOP_TIMEOUT_S)
+    client = NodeClient(NODE_NAME, "arm_controller", "/colcon_test/image_raw", [], [], camera_hz=None,
+                        joints_hz=None)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while "active: commanding the arm" not in log.read_text():
-            assert proc.poll() is None, f"node exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"node did not become active:\n{log.read_text()[-3000:]}"
-            time.sleep(0.2)
-        text = log.read_text()
-        assert f"Fast DDS profile: {install / PACKAGE / 'share' / PACKAGE / 'config' / 'fastdds_shm.xml'}" in text
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0, log.read_text()[-3000:]
+        client.wait_ready(proc, START_TIMEOUT_S)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        client.close()
+        code = proc.stop(signal.SIGINT)
+    profile = install / PACKAGE / "share" / PACKAGE / "config" / "fastdds_shm.xml"
+    assert f"Fast DDS profile: {profile}" in proc.log()
+    assert code == 0, proc.describe()

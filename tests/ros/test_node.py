@@ -2,7 +2,8 @@
 
 One node process serves the whole module (starting it loads and warms the model); every test starts from
 healthy data (the `healthy` fixture waits for a fresh trajectory) and leaves the node healthy again. DDS stays
-on loopback with the random domain chosen in tests/conftest.py, inherited by the node process.
+on loopback with the random domain chosen in tests/conftest.py, inherited by the node process. The harness
+(process, client, readiness through the lifecycle state) is mgselect_node.testing.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import itertools
 import math
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,15 +21,17 @@ import pytest
 from lifecycle_msgs.msg import Transition
 from sensor_msgs.msg import CompressedImage, Image
 
+from mgselect_node.contracts import NODE_NAME
 from mgselect_node.ros.messages import diagnostic_values
-from mgselect_node.testing.processes import stop_process
+from mgselect_node.testing.lifecycle import NodeNotReady
+from mgselect_node.testing.node_process import NodeProcess
 
 from .rig import Rig
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-NODE = "mgselect"
+NODE = NODE_NAME
 CONTROLLER = "test_arm_controller"
 CAMERA = "/test_cam/image_raw"
 LIMIT = 1.4                  # position limits the test configures (inside the policy's own)
@@ -63,65 +65,52 @@ def renamed(spec) -> list[str]:
     return [f"test_{name}" for name in spec.joint_names]
 
 
+def node_command() -> tuple[str, ...]:
+    """`mgselect node`, or the same entry point with the fake policy (MGSELECT_ROS_TEST_POLICY=fake)."""
+    from mgselect_node.testing.node_process import NODE_COMMAND
+
+    return (sys.executable, str(REPO / "tests/ros/fake_node.py")) if USE_FAKE else NODE_COMMAND
+
+
 @pytest.fixture(scope="module")
 def node_process(tmp_path_factory, spec, renamed):
-    tmp = tmp_path_factory.mktemp("node")
     n = len(spec.joint_names)
-    params = tmp / "params.yaml"
-    params.write_text(f"""
-{NODE}:
-  ros__parameters:
-    policy: {POLICY if not USE_FAKE else "default"}
-    image_topics: ["{CAMERA}"]
-    controller_name: {CONTROLLER}
-    joint_names: {renamed}
-    instruction: pick up the red cube
-    num_candidates: 2
-    inference_rate: 5.0
-    max_observation_age: 1.0
-    sync_slop: 0.5
-    max_step_change: 100.0
-    max_start_distance: 100.0
-    position_lower: {[-LIMIT] * n}
-    position_upper: {[LIMIT] * n}
-""")
-    if USE_FAKE:
-        cmd = [sys.executable, str(REPO / "tests/ros/fake_node.py"), "--params-file", str(params)]
-    else:
-        cmd = [sys.executable, "-m", "mgselect_node.cli.main", "node", "--params-file", str(params)]
-    log = tmp / "node.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=os.environ.copy())
-    yield proc, log
-    stop_process(proc, NODE_STOP_TIMEOUT_S)
+    params = {
+        "policy": POLICY if not USE_FAKE else "default", "image_topics": [CAMERA], "controller_name": CONTROLLER,
+        "joint_names": renamed, "instruction": "pick up the red cube", "num_candidates": 2,
+        "inference_rate": 5.0, "max_observation_age": 1.0, "sync_slop": 0.5, "max_step_change": 100.0,
+        "max_start_distance": 100.0, "position_lower": [-LIMIT] * n, "position_upper": [LIMIT] * n,
+    }
+    proc = NodeProcess(tmp_path_factory.mktemp("node"), params, command=node_command(), cwd=REPO,
+                       stop_timeout_s=NODE_STOP_TIMEOUT_S)
+    yield proc
+    proc.stop()
 
 
 @pytest.fixture(scope="module")
 def rig(node_process, spec, renamed):
-    proc, log = node_process
     mid = ((np.asarray(spec.state_q01) + np.asarray(spec.state_q99)) / 2).tolist()
     rig = Rig(NODE, CONTROLLER, CAMERA, renamed, mid)
     try:
+        rig.wait_ready(node_process, START_TIMEOUT_S)
         rig.wait_trajectories(rig.mark() - 1e9, timeout=START_TIMEOUT_S)
-    except AssertionError:
+    except (AssertionError, NodeNotReady) as exc:
         rig.close()
-        raise AssertionError(f"node never published; exit code {proc.poll()}; log:\n{log.read_text()[-4000:]}"
-                             ) from None
+        raise AssertionError(f"node never published: {exc}; {node_process.describe()}") from None
     yield rig
     rig.close()
-    assert proc.poll() is None, f"node died during the tests; log:\n{log.read_text()[-4000:]}"
+    assert node_process.alive(), f"node died during the tests: {node_process.describe()}"
 
 
 @pytest.fixture
 def healthy(rig, node_process):
     """Good data flowing and a fresh trajectory seen; afterwards: still alive."""
-    proc, log = node_process
     rig.make_camera, rig.make_joints = rig.good_image, rig.good_joints
     if rig.camera_pub is None or rig.camera_topic != CAMERA:
         rig.open_camera(CAMERA)
     rig.wait_trajectories(rig.mark(), timeout=60)
     yield rig
-    assert proc.poll() is None, f"node died; log:\n{log.read_text()[-4000:]}"
+    assert node_process.alive(), f"node died: {node_process.describe()}"
 
 
 def assert_quiet(rig: Rig, seconds: float = QUIET_S) -> None:
@@ -140,40 +129,29 @@ def wait_cause(rig: Rig, *words: str, timeout: float = 20.0) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------------------ arguments
-def test_params_file_shorthand_becomes_ros_args():
-    from mgselect_node.ros.node import to_ros_args
-
-    assert to_ros_args(["--params-file", "a.yaml"]) == ["--ros-args", "--params-file", "a.yaml"]
-    assert to_ros_args(["--params-file", "a.yaml", "--log-level", "debug", "--ros-args", "-p", "x:=1"]) == [
-        "--ros-args", "--params-file", "a.yaml", "--log-level", "debug", "--ros-args", "-p", "x:=1"]
-    assert to_ros_args(["--ros-args", "-r", "__ns:=/r1"]) == ["--ros-args", "-r", "__ns:=/r1"]
-    with pytest.raises(SystemExit, match="unrecognized arguments"):
-        to_ros_args(["--bogus"])
-
-
 def test_invalid_params_file_exits_with_the_reason(tmp_path):
-    params = tmp_path / "bad.yaml"
-    params.write_text(f"{NODE}:\n  ros__parameters:\n    mask_mode: foo\n")
-    out = subprocess.run([sys.executable, "-m", "mgselect_node.cli.main", "node", "--params-file", str(params)],
-                         capture_output=True, text=True, timeout=60, cwd=REPO)
-    assert out.returncode == 2
-    assert "mask_mode='foo' is not one of" in out.stderr
+    proc = NodeProcess(tmp_path, {"mask_mode": "foo"}, cwd=REPO)
+    try:
+        assert proc.wait(60) == 2, proc.describe()
+    finally:
+        proc.stop()
+    assert "mask_mode='foo' is not one of" in proc.log()
 
 
 def test_misspelt_parameter_is_warned_about_and_sigint_exits_cleanly(tmp_path):
-    params = tmp_path / "typo.yaml"
-    params.write_text(f"{NODE}:\n  ros__parameters:\n    num_candidate: 3\n    autostart: false\n")
-    proc = subprocess.Popen([sys.executable, "-m", "mgselect_node.ros.node", "--params-file", str(params)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    """Unconfigured (no autostart) is enough: the warning comes from the constructor, before any service
+    answers. Its own node name, so it cannot be confused with the module's node."""
+    name = "mgselect_typo"
+    proc = NodeProcess(tmp_path, {"num_candidate": 3, "autostart": False}, node_name=name,
+                       ros_args=["-r", f"__node:={name}"], cwd=REPO, stop_timeout_s=NODE_STOP_TIMEOUT_S)
+    client = Rig(name, CONTROLLER, "/typo/image_raw", [], [], camera_hz=None, joints_hz=None)
     try:
-        time.sleep(3.0)
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        client.wait_ready(proc, START_TIMEOUT_S, state="unconfigured")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, out
-    assert "ignoring unknown parameter(s) ['num_candidate']" in out
+        client.close()
+        code = proc.stop(signal.SIGINT)
+    assert code == 0, proc.describe()
+    assert "ignoring unknown parameter(s) ['num_candidate']" in proc.log()
 
 
 # ------------------------------------------------------------------------------------------------ output

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,9 +20,10 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from mgselect_node import contracts as c
 from mgselect_node.sim.env import JOINT_NAMES, SimEnv
 from mgselect_node.sim.expert import ScriptedExpert
-from mgselect_node.testing.processes import stop_process
+from mgselect_node.testing.processes import ChildProcess
 
 IMAGE_SIZE = 40
 STARTUP_TIMEOUT = 30.0  # s: python + mujoco + rclpy imports and DDS discovery on a loaded 2-core machine
@@ -54,26 +54,28 @@ class Probe:
         self.instructions: list[str] = []
         self.results: list[dict] = []
         n = self.node
-        n.create_subscription(JointState, "/joint_states", self.joints.append, 10)
-        n.create_subscription(Image, "/camera/image_raw", self.images.append, 10)
-        n.create_subscription(Clock, "/clock", lambda m: self.clock.append(m.clock.sec + m.clock.nanosec / NANO), 10)
-        n.create_subscription(String, "/mgselect/instruction", lambda m: self.instructions.append(m.data), LATCHED)
-        n.create_subscription(String, "/mgselect_sim/episode_result",
+        n.create_subscription(JointState, c.JOINT_STATES_TOPIC, self.joints.append, 10)
+        n.create_subscription(Image, c.CAMERA_TOPIC, self.images.append, 10)
+        n.create_subscription(Clock, c.CLOCK_TOPIC,
+                              lambda m: self.clock.append(m.clock.sec + m.clock.nanosec / NANO), 10)
+        n.create_subscription(String, c.private_topic(c.INSTRUCTION), lambda m: self.instructions.append(m.data),
+                              LATCHED)
+        n.create_subscription(String, c.private_topic(c.EPISODE_RESULT, c.SIM_NODE_NAME),
                               lambda m: self.results.append(json.loads(m.data)), RESULTS)
-        self.trajectory_pub = n.create_publisher(JointTrajectory, "/arm_controller/joint_trajectory", 10)
+        self.trajectory_pub = n.create_publisher(JointTrajectory, "/" + c.trajectory_topic(c.CONTROLLER_NAME), 10)
 
     def wait_for(self, condition: Callable[[], bool], timeout: float, what: str, sim=None) -> None:
         deadline = time.monotonic() + timeout
         exited = ""
         while not condition():
-            if sim is not None and not exited and sim.poll() is not None:
+            if sim is not None and not exited and not sim.alive():
                 deadline = min(deadline, time.monotonic() + EXIT_GRACE)  # its last messages may be in flight
                 exited = f" (the sim exited with {sim.returncode})"
             if time.monotonic() > deadline:
                 pytest.fail(f"gave up waiting for {what}{exited}")
             self.executor.spin_once(timeout_sec=0.05)
 
-    def wait_for_trajectory_subscriber(self, sim: subprocess.Popen) -> None:
+    def wait_for_trajectory_subscriber(self, sim: ChildProcess) -> None:
         self.wait_for(lambda: self.trajectory_pub.get_subscription_count() > 0, STARTUP_TIMEOUT,
                       "the sim's trajectory subscription", sim)
         settle = time.monotonic() + DISCOVERY_SETTLE
@@ -106,19 +108,19 @@ def probe() -> Iterator[Probe]:
     p.close()
 
 
-def start_sim(tmp_path: Path, *args: str) -> subprocess.Popen:
-    log = open(tmp_path / "sim.log", "w")  # noqa: SIM115 - closed with the process below
-    # --loopback with no domain keeps the one conftest chose (inherited through the environment).
-    cmd = [sys.executable, "-m", "mgselect_node.cli.main", "sim", "--loopback", "--image-size", str(IMAGE_SIZE),
-           *args]
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+def start_sim(tmp_path: Path, *args: str) -> ChildProcess:
+    """A fresh sim per test (each test drives its own episodes and seeds). --loopback with no domain keeps the
+    one conftest chose (inherited through the environment)."""
+    return ChildProcess(["sim", "--loopback", "--image-size", str(IMAGE_SIZE), *args], tmp_path / "sim.log",
+                        stop_timeout_s=SIM_STOP_TIMEOUT_S)
 
 
-def stop_sim(sim: subprocess.Popen, tmp_path: Path) -> str:
-    stop_process(sim, SIM_STOP_TIMEOUT_S)
-    return (tmp_path / "sim.log").read_text()
+def stop_sim(sim: ChildProcess) -> str:
+    sim.stop(signal.SIGTERM)
+    return sim.log()
 
 
+@pytest.mark.slow
 def test_publishes_sensors_and_follows_trajectories(tmp_path: Path, probe: Probe) -> None:
     seed = 3
     sim = start_sim(tmp_path, "--sim-time", "--seed", str(seed), "--episode-seconds", "60", "--episodes", "1")
@@ -156,10 +158,11 @@ def test_publishes_sensors_and_follows_trajectories(tmp_path: Path, probe: Probe
         probe.wait_for(lambda: np.abs(probe.position() - (start + 0.1)).max() < TOLERANCE, MOVE_TIMEOUT,
                        "the arm to follow the replacing trajectory", sim)
     finally:
-        log = stop_sim(sim, tmp_path)
+        log = stop_sim(sim)
     assert "rejected trajectory" in log and "expected each of" in log, log
 
 
+@pytest.mark.slow
 def test_expert_plan_sent_as_one_trajectory_succeeds_and_episodes_reset(tmp_path: Path, probe: Probe) -> None:
     seed = 21
     sim = start_sim(tmp_path, "--sim-time", "--seed", str(seed), "--episodes", "2", "--episode-seconds", "8")
@@ -171,9 +174,9 @@ def test_expert_plan_sent_as_one_trajectory_succeeds_and_episodes_reset(tmp_path
         plan = ScriptedExpert(local).reset()
         probe.send(plan, 1.0 / local.control_rate)  # the expert's whole plan, as a policy node would send it
         probe.wait_for(lambda: len(probe.results) == 2, RESULTS_TIMEOUT, "two episode results", sim)
-        sim.wait(timeout=STARTUP_TIMEOUT)
+        sim.wait(STARTUP_TIMEOUT)
     finally:
-        log = stop_sim(sim, tmp_path)
+        log = stop_sim(sim)
     first, second = probe.results
     assert first["success"] is True and first["seed"] == seed, (first, log)
     assert first["time_to_success"] < 8.0 and first["instruction"] == local.instruction
