@@ -59,6 +59,7 @@ def reduced_pi0fast():
                                          vocab_size=REDUCED_VOCAB, max_action_tokens=4)
 
 
+@pytest.mark.slow  # writes and loads a pi0-FAST-width LeRobot directory (~0.5 GB)
 def test_reduced_pi0fast_builds_with_full_width_and_random_weights(reduced_pi0fast):
     model = reduced_pi0fast.bundle.model
     text = model.config.text_config

@@ -13,6 +13,8 @@ from rclpy.lifecycle import TransitionCallbackReturn
 
 from mgselect_node.ros.node import MGSelectNode
 
+pytestmark = pytest.mark.slow  # loads and warms up a policy in an rclpy node
+
 
 @pytest.fixture
 def make_node(tmp_path, lerobot_tiny):
