@@ -19,7 +19,9 @@ from mgselect_node.engine import scoring, strategies
 STRATEGIES = strategies.STRATEGY_NAMES      # registry: engine/strategies.py
 MASK_MODES = ("text", "state", "both")
 AGGREGATIONS = scoring.AGGREGATION_NAMES    # registry: engine/scoring.py
+DECODING_MODES = ("strict", "relaxed")
 DTYPES = ("float32", "bfloat16", "float16")
+_HUB = " (pi0-FAST checkpoints); empty = the checkpoint's tokenizer name as a local path or in the HF cache"
 
 
 class ConfigError(ValueError):
@@ -99,6 +101,10 @@ class SelectionConfig(_Validated):
         True, description="decode only token sequences that make exactly one chunk (no token past horizon x dim "
                           "values, terminator exactly there); implies restrict_to_action_tokens. Scores still "
                           "use the model's unconstrained distributions")
+    decoding: str = param("strict", choices=DECODING_MODES,
+                          description="strict: a candidate that does not make exactly one chunk is rejected; "
+                                      "relaxed: LeRobot's pad/truncate of the DCT coefficients (never a zero "
+                                      "chunk), for parity with LeRobot-served pi0-FAST")
     max_action_tokens: int = param(0, low=0, high=1024,
                                    description="decode budget in tokens; 0 = the policy bundle's default")
 
@@ -113,6 +119,9 @@ class RuntimeConfig(_Validated):
     policy_format: str = param("auto", read_only=True,
                                description="checkpoint format of `policy` (a module of mgselect_node/model/formats/; "
                                            "`mgselect inspect PATH` lists them); auto = detect from its files")
+    # pi0-FAST checkpoints name their tokenizers by hub id; "" = that name as a local path or in the HF cache.
+    text_tokenizer: str = param("", read_only=True, description=f"local PaliGemma tokenizer.json directory{_HUB}")
+    action_tokenizer: str = param("", read_only=True, description=f"local FAST tokenizer directory{_HUB}")
     device: str = param("cpu", read_only=True, description="torch device: cpu, cuda, cuda:1, ...")
     dtype: str = param("float32", choices=DTYPES, read_only=True, description="model weights dtype")
     static_cache: bool = param(False, read_only=True,

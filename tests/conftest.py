@@ -21,6 +21,26 @@ def random_bundle(tmp_path_factory) -> str:
     return str(make_random_bundle(tmp_path_factory.mktemp("bundle") / "tiny-random", seed=0))
 
 
+LEROBOT_TINY = os.path.join(os.path.dirname(__file__), "data", "lerobot_pi0fast_tiny")
+
+
+@pytest.fixture(scope="session")
+def lerobot_tiny():
+    """(checkpoint dir, LoadOptions) of the tiny pi0_fast policy saved by LeRobot 0.6.1 (scripts/lerobot_golden)."""
+    from mgselect_node.model.formats import LoadOptions
+
+    return os.path.join(LEROBOT_TINY, "checkpoint"), LoadOptions(
+        text_tokenizer=os.path.join(LEROBOT_TINY, "paligemma_tokenizer"),
+        action_tokenizer=os.path.join(LEROBOT_TINY, "fast_tokenizer"))
+
+
+@pytest.fixture(scope="session")
+def lerobot_tiny_bundle(lerobot_tiny):
+    from mgselect_node.model.bundle import load_bundle
+
+    path, options = lerobot_tiny
+    return load_bundle(path, options=options)
+
 
 EARLY_END_BUDGET = 40
 

@@ -89,7 +89,8 @@ def run_offline(args: argparse.Namespace, bag: BagReader, window: ReplayWindow) 
     check_bag(bag, config, window)          # before the (slow) policy load
     rt = config.runtime
     policy = load_policy(rt.policy, device=rt.device, dtype=rt.dtype, static_cache=rt.static_cache,
-                         policy_format=rt.policy_format)
+                         policy_format=rt.policy_format, text_tokenizer=rt.text_tokenizer,
+                         action_tokenizer=rt.action_tokenizer)
     pipeline = ControlPipeline(policy, config)
     t0 = time.perf_counter()
     if args.observations:

@@ -36,7 +36,6 @@ from mgselect_node.engine.policy import Policy, load_policy
 from mgselect_node.engine.result import SelectionResult
 from mgselect_node.engine.scoring import aggregate, token_kl
 from mgselect_node.engine.strategies import GREEDY
-from mgselect_node.model.images import preprocess_images
 
 SWEEP_N = (1, 2, 4, 8, 16)
 REFERENCE_N = 4
@@ -78,17 +77,25 @@ def synthetic_observation(policy: Policy, seed: int = 0) -> tuple[list[np.ndarra
 def observation(policy: Policy) -> tuple[list[np.ndarray], np.ndarray, str]:
     """The bundled bench observation (a simulator frame) scaled up to a 640x480 camera frame, so the numbers
     include realistic preprocessing and the policy sees an in-distribution scene."""
-    images, state, instruction = bundled_observation(policy, BENCH_OBSERVATION)
+    try:
+        images, state, instruction = bundled_observation(policy, BENCH_OBSERVATION)
+    except KeyError:  # an imported checkpoint with more cameras than the bundled robot
+        images, state, instruction = [], None, SYNTHETIC_INSTRUCTION
+    if len(images) != len(policy.spec.camera_names) or np.shape(state) != (policy.spec.state_dim,):
+        images, state = synthetic_observation(policy)
+        return images, state, SYNTHETIC_INSTRUCTION
     height, width = CAMERA_SHAPE[:2]
     return [cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR) for image in images], state, instruction
 
 
 def _reference_log_q(policy: Policy, pixels: torch.Tensor, masked: list[int], rows: list[list[int]]
                      ) -> list[torch.Tensor]:
-    """Teacher-forced reference pass: full forward of masked prompt + each candidate's tokens."""
-    model = policy.bundle.model
+    """Teacher-forced reference pass: full forward of masked prompt + forced suffix + each candidate's tokens."""
+    model, layout = policy.bundle.model, policy.bundle.layout
+    forced = policy.engine.prompts.suffix_prefix
+    rows = [forced + row for row in rows]
     width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), len(masked) + width), policy.bundle.layout.pad_id, dtype=torch.long)
+    ids = torch.full((len(rows), len(masked) + width), layout.pad_id, dtype=torch.long)
     attention = torch.zeros_like(ids)
     for i, row in enumerate(rows):
         ids[i, :len(masked) + len(row)] = torch.tensor(masked + row)
@@ -99,8 +106,8 @@ def _reference_log_q(policy: Policy, pixels: torch.Tensor, masked: list[int], ro
         logits = model(input_ids=ids.to(model.device), attention_mask=attention.to(model.device),
                        pixel_values=pixels.repeat(len(rows), 1, 1, 1).to(model.device, model.dtype),
                        token_type_ids=token_type.to(model.device)).logits.float()
-    return [torch.log_softmax(logits[i, len(masked) - 1:len(masked) - 1 + len(row)], dim=-1)
-            for i, row in enumerate(rows)]
+    start = len(masked) + len(forced) - 1
+    return [torch.log_softmax(logits[i, start:len(masked) - 1 + len(row)], dim=-1) for i, row in enumerate(rows)]
 
 
 def naive_mg_select(policy: Policy, images, state, instruction: str, config: SelectionConfig,
@@ -109,7 +116,7 @@ def naive_mg_select(policy: Policy, images, state, instruction: str, config: Sel
     allowed_tokens: as in SelectionEngine.generate (fixed length: `token_mask(terminator=False)`)."""
     engine = policy.engine
     cond, masked = engine.build_prompts(engine.check_state(state), instruction, config.mask_mode)
-    pixels = preprocess_images(images, policy.spec.camera_names, policy.spec.image_size)
+    pixels = policy.bundle.images(images, policy.spec.camera_names, policy.spec.image_size)
     scores = []
     for i in range(config.num_candidates):
         trace: list = []
@@ -129,19 +136,20 @@ def hf_generate_mg_select(policy: Policy, images, state, instruction: str, confi
     fixed_length: no terminator before the budget (min_new_tokens), so every row decodes the whole budget."""
     engine, model = policy.engine, policy.bundle.model
     cond, masked = engine.build_prompts(engine.check_state(state), instruction, config.mask_mode)
-    pixels = torch.from_numpy(preprocess_images(images, policy.spec.camera_names, policy.spec.image_size))
+    forced = engine.prompts.suffix_prefix
+    pixels = torch.from_numpy(policy.bundle.images(images, policy.spec.camera_names, policy.spec.image_size))
     budget = config.max_action_tokens or policy.spec.max_action_tokens
     end = policy.bundle.layout.terminator_id
     torch.manual_seed(config.seed)
     with torch.inference_mode():
         out = model.generate(
-            input_ids=torch.tensor([cond], device=model.device),
+            input_ids=torch.tensor([cond + forced], device=model.device),
             pixel_values=pixels.to(model.device, model.dtype),
-            token_type_ids=torch.zeros((1, len(cond)), dtype=torch.long, device=model.device),
+            token_type_ids=torch.tensor([[0] * len(cond) + [1] * len(forced)], device=model.device),
             do_sample=True, temperature=config.temperature, top_k=0, num_return_sequences=config.num_candidates,
             max_new_tokens=budget, min_new_tokens=budget if fixed_length else None, eos_token_id=end,
             pad_token_id=policy.bundle.layout.pad_id, output_scores=True, return_dict_in_generate=True)
-    sequences = out.sequences[:, len(cond):].cpu()
+    sequences = out.sequences[:, len(cond) + len(forced):].cpu()
     rows = []
     for seq in sequences.tolist():
         rows.append(seq[:seq.index(end)] if end in seq else seq)
@@ -243,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mgselect bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policy", default="default", help="bundle directory or built-in name")
+    parser.add_argument("--text-tokenizer", default="", help="pi0-FAST checkpoints: local PaliGemma tokenizer")
+    parser.add_argument("--action-tokenizer", default="", help="pi0-FAST checkpoints: local FAST tokenizer")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
@@ -260,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(import_module(f"mgselect_node.bench.{module}").main(forwarded) or 0)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    policy = load_policy(args.policy, device=args.device, dtype=args.dtype)
+    policy = load_policy(args.policy, device=args.device, dtype=args.dtype, text_tokenizer=args.text_tokenizer,
+                         action_tokenizer=args.action_tokenizer)
     config = SelectionConfig(temperature=args.temperature, mask_mode=args.mask_mode, seed=0)
     report = run(policy, args.quick, config)
     print_table(report)

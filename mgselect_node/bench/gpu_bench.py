@@ -1,8 +1,10 @@
 """`mgselect bench --preset pi0fast --device cuda [--json PATH] [--layers L]`: the engine at model-preset size.
 
 Random weights at the preset's dimensions (pi0-FAST: SigLIP So400m/14 at 224 px + Gemma 2B, 2.9 B parameters,
-PaliGemma's 257152-token vocabulary) are built directly on the device in the requested dtype (bfloat16 on CUDA):
-nothing is downloaded and nothing is written to disk. The FAST tokenizer is fitted on synthetic chunks.
+PaliGemma's 257152-token vocabulary) are built directly on the device in the requested dtype (bfloat16 on CUDA),
+then written as a LeRobot pi0_fast directory (synthetic PaliGemma-layout and byte-level FAST tokenizers) in a
+temporary folder and loaded by the lerobot_pi0fast adapter: the path a real checkpoint takes. Nothing is
+downloaded.
 
 Measured in one process, on one observation, every variant with the same seed:
 - the decode-time weight bytes and the device's copy bandwidth (a large tensor copy: read + write), hence the
@@ -23,6 +25,7 @@ import dataclasses
 import json
 import platform
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,14 +39,16 @@ from transformers.initialization import no_init_weights
 
 from mgselect_node.bench.engine_bench import SYNTHETIC_INSTRUCTION as INSTRUCTION
 from mgselect_node.bench.engine_bench import naive_mg_select, synthetic_observation
+from mgselect_node.bench.lerobot_checkpoint import write_lerobot_checkpoint
 from mgselect_node.config import SelectionConfig
 from mgselect_node.engine.engine import SelectionEngine
-from mgselect_node.engine.policy import Policy
+from mgselect_node.engine.policy import Policy, load_policy
 from mgselect_node.model.bundle import TORCH_DTYPES, PolicyBundle, native_prompts
 from mgselect_node.model.memory import GIB
 from mgselect_node.model.presets import PRESETS, ModelDims, build_config
 from mgselect_node.model.random_bundle import (
     DEFAULT_INSTRUCTIONS,
+    DEFAULT_JOINTS,
     SYNTHETIC_CHUNKS,
     fit_action_tokenizer,
     random_spec,
@@ -56,6 +61,7 @@ from mgselect_node.tokenization.text_tokenizer import build_text_tokenizer
 # PaliGemma's vocabulary (text + 1024 location + 128 segmentation tokens): its lm_head is ~0.5 B of the 2.9 B
 # parameters and is read at every decode step, so the preset keeps it. Other presets: text + action ids.
 PRESET_VOCAB_SIZE = {"pi0fast": 257_152}
+ADAPTER_PRESETS = ("pi0fast",)  # built through a checkpoint directory and its format adapter
 FAST_VOCAB_SIZE = 2048          # pi0-FAST's FAST tokenizer vocabulary
 HORIZON = 10                    # pi0-FAST DROID chunk length
 CHUNK_TOKENS = (32, 64)
@@ -119,8 +125,20 @@ def build_preset_policy(preset: str = "pi0fast", device: str = "cpu", dtype: str
                         layers: int | None = None, vision_layers: int | None = None,
                         vocab_size: int | None = None, max_action_tokens: int = max(CHUNK_TOKENS),
                         static_cache: bool = True, seed: int = 0) -> Policy:
-    """A Policy on random weights at a preset's dimensions, built in memory (no bundle on disk)."""
+    """A Policy on random weights at a preset's dimensions. pi0fast: written as a LeRobot pi0_fast directory
+    and loaded by its format adapter, exactly as a user's checkpoint; other presets: built in memory."""
     dims = preset_dims(preset, layers, vision_layers)
+    if preset in ADAPTER_PRESETS:
+        model = build_random_model(build_config(vocab_size or PRESET_VOCAB_SIZE[preset], dims), device,
+                                   TORCH_DTYPES[dtype], seed=seed)
+        with tempfile.TemporaryDirectory(prefix=f"mgselect-{preset}-") as workdir:
+            path, options = write_lerobot_checkpoint(Path(workdir), model, cameras=("front",),
+                                                     dim=len(DEFAULT_JOINTS), horizon=HORIZON,
+                                                     max_tokens=max_action_tokens, fast_vocab=FAST_VOCAB_SIZE,
+                                                     seed=seed)
+            del model
+            return load_policy(str(path), device=device, dtype=dtype, static_cache=static_cache,
+                               text_tokenizer=options.text_tokenizer, action_tokenizer=options.action_tokenizer)
     spec = random_spec(name=f"{preset}-random", image_size=dims.image_size, horizon=HORIZON,
                        max_action_tokens=max_action_tokens)
     text_tokenizer = build_text_tokenizer(list(DEFAULT_INSTRUCTIONS))

@@ -9,6 +9,7 @@ import sys
 # for rclpy, and `mgselect node` must not pay for MuJoCo.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("mgselect_node.cli.demo:main", "run the main job on the bundled policy"),
+    "inspect": ("mgselect_node.cli.inspect_checkpoint:main", "what a checkpoint directory is and needs"),
     "bench": ("mgselect_node.bench.engine_bench:main", "latency benchmarks (engine; --ros for the node)"),
     "node": ("mgselect_node.ros.node:main", "run the ROS 2 node (accepts --params-file and --ros-args)"),
     "replay": ("mgselect_node.cli.replay:main", "replay a rosbag live through DDS or offline"),

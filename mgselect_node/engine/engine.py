@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from mgselect_node.config import SelectionConfig
+from mgselect_node.engine.decoding import decode_candidate
 from mgselect_node.engine.result import SelectionResult, Timing
 from mgselect_node.engine.scoring import aggregate, token_kl
 from mgselect_node.engine.strategies import GREEDY, SCORE_KL, Strategy, get_strategy
@@ -28,9 +29,7 @@ from mgselect_node.errors import InputError, InvalidActionTokens
 from mgselect_node.model.backend import VLABackend
 from mgselect_node.model.bundle import PolicyBundle
 from mgselect_node.model.cuda_graph import GraphedDecodeStep
-from mgselect_node.model.images import preprocess_images
 from mgselect_node.model.memory import check_decode_memory
-from mgselect_node.tokenization.normalization import discretize_state
 
 # Static KV caches are sized in multiples of this many slots, so prompts of slightly different lengths reuse
 # one preallocated cache (and one captured graph) instead of allocating per call.
@@ -103,7 +102,7 @@ class SelectionEngine:
         """The conditioned prompt, plus the masked reference prompt when `mask_mode` is given."""
         if not isinstance(instruction, str):
             raise InputError(f"instruction: expected a string, got {type(instruction).__name__}")
-        bins = discretize_state(self.bundle.state_normalizer.normalize(state))
+        bins = self.prompts.state_bins(self.bundle.state_normalizer.normalize(state))
         prompts = [self.prompts.token_ids(instruction, bins, None)]
         if mask_mode is not None:
             prompts.append(self.prompts.token_ids(instruction, bins, mask_mode))
@@ -127,13 +126,14 @@ class SelectionEngine:
         mask_mode = strategy.mask_mode(config.mask_mode)
 
         state = self.check_state(state)
-        pixels = preprocess_images(images, self.spec.camera_names, self.spec.image_size)
+        pixels = self.bundle.images(images, self.spec.camera_names, self.spec.image_size)
         prompts = self.build_prompts(state, instruction, mask_mode)
         timing.preprocess_ms = timer.lap()
 
         tokens, lengths, kl, logprob = self.generate(pixels, prompts, n, temperature, config, trace, timer, timing,
                                                      allowed_tokens)
-        result = self._select(tokens, lengths, kl, logprob, strategy, mask_mode, config.aggregation)
+        result = self._select(tokens, lengths, kl, logprob, strategy, mask_mode, config.aggregation,
+                              config.decoding)
         if fallback and not result.valid and strategy.name != GREEDY:
             greedy = self.select(images, state, instruction, config.replace(strategy=GREEDY))
             result.fallback = greedy.valid
@@ -165,7 +165,7 @@ class SelectionEngine:
         backend = self.backend
         budget = self._budget(config)
         reference = len(prompts) == 2
-        capacity = max(len(p) for p in prompts) + budget + 1
+        capacity = max(len(p) for p in prompts) + len(self.prompts.suffix_prefix) + budget + 1
         if self.static_cache:  # round up so that calls share one preallocated cache shape
             capacity = -(-capacity // STATIC_CAPACITY_BUCKET) * STATIC_CAPACITY_BUCKET
         rows = n * len(prompts)
@@ -174,6 +174,7 @@ class SelectionEngine:
         self._check_memory(n, len(prompts), capacity)
         image_embeds = backend.encode_images(torch.from_numpy(pixels))
         logits, state = backend.prefill(prompts, image_embeds, capacity=capacity)
+        state.next_position = state.next_position + self.prompts.position_gap  # openpi's decode quirk
         backend.expand(state, n, static=self.static_cache)  # rows: [cond] * n (+ [ref] * n)
         step, check_every = backend.step, 1
         if self.cuda_graph:
@@ -182,6 +183,8 @@ class SelectionEngine:
             self._graph.bind(state)
             step, check_every = self._graph.step, GRAPH_FINISHED_CHECK_EVERY
         logits = logits.repeat_interleave(n, dim=0)
+        for forced in self.prompts.suffix_prefix:  # e.g. pi0-FAST's "Action: ": fed, never sampled or scored
+            logits = step(torch.full((rows,), forced, dtype=torch.long, device=backend.device), state)
         timing.prefill_ms = timer.lap()
 
         device = backend.device
@@ -255,25 +258,21 @@ class SelectionEngine:
         return (probs / noise).argmax(dim=-1)
 
     # ------------------------------------------------------------------ scoring
-    def decode_candidate(self, model_ids: Sequence[int]) -> np.ndarray:
+    def decode_candidate(self, model_ids: Sequence[int], mode: str = "strict") -> np.ndarray:
         """Model token ids (terminator excluded) -> chunk in robot units, or InvalidActionTokens."""
-        layout = self.bundle.layout
-        action_ids = []
-        for pos, token in enumerate(model_ids):
-            if not layout.is_action(int(token)):
-                raise InvalidActionTokens(f"token {token} at position {pos} is not an action token")
-            action_ids.append(layout.to_action(int(token)))
-        normalized = self.bundle.action_tokenizer.decode(action_ids)
-        return self.bundle.action_normalizer.unnormalize(normalized)
+        return decode_candidate(self.bundle, model_ids, mode)
 
     def _select(self, tokens: np.ndarray, lengths: np.ndarray, kl: np.ndarray, logprob: np.ndarray,
-                strategy: Strategy, mask_mode: str | None, aggregation: str) -> SelectionResult:
+                strategy: Strategy, mask_mode: str | None, aggregation: str, decoding: str = "strict"
+                ) -> SelectionResult:
         n = tokens.shape[0]
         candidates: list[np.ndarray | None] = []
         reasons = []
         for i in range(n):
             try:
-                candidates.append(self.decode_candidate(tokens[i, :lengths[i]]))
+                ids = tokens[i, :lengths[i]]
+                candidates.append(self.decode_candidate(ids) if decoding == "strict"
+                                  else self.decode_candidate(ids, decoding))
             except InvalidActionTokens as exc:
                 candidates.append(None)
                 reasons.append(f"candidate {i}: {exc}")

@@ -14,6 +14,7 @@ from mgselect_node.engine.engine import SelectionEngine
 from mgselect_node.engine.result import SelectionResult
 from mgselect_node.errors import InputError
 from mgselect_node.model.bundle import PolicyBundle, load_bundle
+from mgselect_node.model.formats import LoadOptions
 from mgselect_node.model.spec import PolicySpec
 
 WARMUP_INSTRUCTION = "warm up"
@@ -65,10 +66,12 @@ class Policy:
 
 
 def load_policy(name_or_path: str = "default", device: str = "cpu", dtype: str = "float32",
-                static_cache: bool = False, cpu_threads: int = 0, policy_format: str = "auto") -> Policy:
+                static_cache: bool = False, cpu_threads: int = 0, policy_format: str = "auto",
+                text_tokenizer: str = "", action_tokenizer: str = "") -> Policy:
     """Load a policy (a checkpoint directory in any registered format, or a built-in name such as 'default')
     onto `device`. cpu_threads > 0 sets torch's (process-wide) intra-op thread count."""
     if cpu_threads:
         torch.set_num_threads(cpu_threads)
-    bundle = load_bundle(name_or_path, device=device, dtype=dtype, policy_format=policy_format)
+    options = LoadOptions(text_tokenizer=text_tokenizer, action_tokenizer=action_tokenizer)
+    bundle = load_bundle(name_or_path, device=device, dtype=dtype, policy_format=policy_format, options=options)
     return Policy(bundle, static_cache=static_cache)

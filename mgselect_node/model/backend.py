@@ -71,8 +71,9 @@ class VLABackend:
     def _embed_with_images(self, ids: torch.Tensor, image_embeds: torch.Tensor) -> torch.Tensor:
         """Embed (rows, L) ids and put `image_embeds` (rows * slots per row, hidden), row by row, at the <image>
         slots."""
-        embeds = self.embed(ids)
         image_slots = ids == self.layout.image_id
+        # pi0-FAST's <image> id lies past the embedding rows: embed a pad there, the image features replace it.
+        embeds = self.embed(ids.masked_fill(image_slots, self.layout.pad_id))
         per_row = image_slots.sum(dim=1)
         expected = image_embeds.shape[0] // max(1, len(ids))
         if not bool((per_row == expected).all()) or expected * len(ids) != image_embeds.shape[0]:

@@ -15,17 +15,20 @@ checkpoint formats are adapters that produce the same PolicyBundle.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 from safetensors.torch import load_file, save_file
 from transformers import PaliGemmaConfig, PaliGemmaForConditionalGeneration
 
 from mgselect_node.errors import BundleError
-from mgselect_node.model.formats import AUTO, load_policy_dir
+from mgselect_node.model.formats import AUTO, LoadOptions, load_policy_dir
+from mgselect_node.model.images import preprocess_images
 from mgselect_node.model.presets import image_tokens_per_camera
 from mgselect_node.model.spec import PolicySpec
 from mgselect_node.model.token_layout import TokenLayout
@@ -59,6 +62,8 @@ class PolicyBundle:
     action_normalizer: QuantileNormalizer
     layout: TokenLayout
     prompts: PromptBuilder
+    # frames, camera names, size -> (cameras, 3, size, size) float32 in [-1, 1]: the format's resampling
+    images: Callable[[Sequence[np.ndarray], Sequence[str], int], np.ndarray] = preprocess_images
 
 
 def native_prompts(text_tokenizer: object, spec: PolicySpec, config: PaliGemmaConfig) -> PromptBuilder:
@@ -105,9 +110,9 @@ def load_spec(path: Path) -> PolicySpec:
 
 
 def load_bundle(name_or_path: str, device: str = "cpu", dtype: str = "float32",
-                policy_format: str = AUTO) -> PolicyBundle:
+                policy_format: str = AUTO, options: LoadOptions | None = None) -> PolicyBundle:
     """A directory or built-in name, loaded by its checkpoint format's adapter (detected unless named)."""
-    return load_policy_dir(resolve_policy_path(name_or_path), policy_format, device, dtype)
+    return load_policy_dir(resolve_policy_path(name_or_path), policy_format, device, dtype, options)
 
 
 def load_native_bundle(path: Path, device: str = "cpu", dtype: str = "float32") -> PolicyBundle:

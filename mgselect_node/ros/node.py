@@ -173,7 +173,8 @@ class MGSelectNode(LifecycleNode):
         self.get_logger().info(f"loading policy {rt.policy!r} on {rt.device} ({rt.dtype})")
         try:
             policy = self._loader(rt.policy, device=rt.device, dtype=rt.dtype, static_cache=rt.static_cache,
-                                  cpu_threads=rt.cpu_threads, policy_format=rt.policy_format)
+                                  cpu_threads=rt.cpu_threads, policy_format=rt.policy_format,
+                                  text_tokenizer=rt.text_tokenizer, action_tokenizer=rt.action_tokenizer)
             pipeline = ControlPipeline(policy, self._config)
             warm = getattr(policy, "warmup", None)
             if warm is not None:

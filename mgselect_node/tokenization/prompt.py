@@ -27,7 +27,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from mgselect_node.errors import InputError
-from mgselect_node.tokenization.normalization import DEFAULT_STATE_BINS
+from mgselect_node.tokenization.normalization import DEFAULT_STATE_BINS, discretize_state
 from mgselect_node.tokenization.text_tokenizer import BOS_ID, IMAGE_ID
 
 DEFAULT_PROMPT_FORMAT = "Task: {instruction}, State: {state};\nAction: "
@@ -83,6 +83,12 @@ class PromptBuilder:
         self.image_tokens = image_tokens
         self.state_dim = state_dim
         self.n_bins = n_bins
+        self.suffix_prefix: list[int] = []  # tokens forced after the prompt (pi0-FAST: "Action: "); none here
+        self.position_gap = 0  # positions skipped between prompt and first decoded token (openpi: 1)
+
+    def state_bins(self, normalized: Any) -> np.ndarray:
+        """Normalized state -> the integer bins written into the prompt."""
+        return discretize_state(normalized, self.n_bins)
 
     def _state_text(self, state_bins: Any) -> str:
         expected = (

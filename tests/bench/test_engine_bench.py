@@ -3,6 +3,8 @@ headline at equal decoded length, the variable-length numbers in their own secti
 
 import json
 
+import pytest
+
 from mgselect_node.bench import engine_bench
 from mgselect_node.bench.engine_bench import FIXED, REFERENCE_N, main
 
@@ -36,3 +38,16 @@ def test_quick_bench_compares_at_equal_length(tmp_path, capsys, monkeypatch):
     assert variable["greedy_valid"]
     assert 0 < variable["decoded_tokens"]["greedy"] < budget
     assert "naive_over_mg_select_n4_fixed_length" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_quick_bench_on_an_imported_lerobot_checkpoint(tmp_path, lerobot_tiny):
+    """`mgselect bench --policy <LeRobot pi0_fast dir>` goes through the lerobot_pi0fast adapter."""
+    path, options = lerobot_tiny
+    out = tmp_path / "bench.json"
+    assert main(["--quick", "--policy", path, "--text-tokenizer", options.text_tokenizer,
+                 "--action-tokenizer", options.action_tokenizer, "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["policy"] == "checkpoint"
+    assert all(ms > 0 for ms in report["timings_ms"].values())
+    assert all(ms > 0 for ms in report["variable_length"]["timings_ms"].values())

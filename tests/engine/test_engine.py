@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mgselect_node.config import SelectionConfig
-from mgselect_node.engine.policy import load_policy
+from mgselect_node.engine.policy import Policy, load_policy
 from mgselect_node.errors import InputError
 
 INSTRUCTION = "pick up the red cube"
@@ -17,6 +17,12 @@ BUDGET = 6
 @pytest.fixture(scope="module")
 def policy(random_bundle):
     return load_policy(random_bundle)
+
+
+@pytest.fixture(scope="module")
+def imported_policy(lerobot_tiny_bundle):
+    """The tiny pi0_fast checkpoint saved by LeRobot (two cameras, "Action: " forced, "|" terminator)."""
+    return Policy(lerobot_tiny_bundle)
 
 
 @pytest.fixture(scope="module")
@@ -31,20 +37,22 @@ def brute_force_log_probs(policy, images, state, prompt_mask, prefix_tokens):
     """log softmax of the next-token logits from a full, unpadded, uncached HF forward."""
     engine = policy.engine
     prompt = engine.build_prompts(engine.check_state(state), INSTRUCTION, prompt_mask)[-1]
-    from mgselect_node.model.images import preprocess_images
-
-    pixels = torch.from_numpy(preprocess_images(images, policy.spec.camera_names, policy.spec.image_size))
-    ids = torch.tensor([prompt + list(prefix_tokens)])
-    token_type = torch.tensor([[0] * len(prompt) + [1] * len(prefix_tokens)])
+    suffix = engine.prompts.suffix_prefix + list(prefix_tokens)
+    pixels = torch.from_numpy(policy.bundle.images(images, policy.spec.camera_names, policy.spec.image_size))
+    ids = torch.tensor([prompt + suffix])
+    token_type = torch.tensor([[0] * len(prompt) + [1] * len(suffix)])
     with torch.inference_mode():
         logits = policy.bundle.model(input_ids=ids, pixel_values=pixels, token_type_ids=token_type).logits
     return torch.log_softmax(logits[0, -1].float(), dim=-1)
 
 
+@pytest.mark.parametrize("which", ["native", "imported"])
 @pytest.mark.parametrize("mask_mode", ["text", "state", "both"])
 @pytest.mark.parametrize("n", [1, 3, 8])
-def test_engine_matches_brute_force(policy, observation, monkeypatch, mask_mode, n):
+def test_engine_matches_brute_force(request, observation, monkeypatch, mask_mode, n, which):
+    policy = request.getfixturevalue("policy" if which == "native" else "imported_policy")
     images, state = observation
+    images = images * len(policy.spec.camera_names)
     # Scoring math is checked independently of whether random weights decode to a valid chunk.
     monkeypatch.setattr(policy.engine, "decode_candidate", lambda ids: np.zeros((10, 6)))
     config = SelectionConfig(strategy="mg_select", num_candidates=n, temperature=1.0, mask_mode=mask_mode,

@@ -59,11 +59,20 @@ def reduced_pi0fast():
                                          vocab_size=REDUCED_VOCAB, max_action_tokens=4)
 
 
+@pytest.mark.slow  # writes and loads a pi0-FAST-width LeRobot directory (~0.5 GB)
 def test_reduced_pi0fast_builds_with_full_width_and_random_weights(reduced_pi0fast):
     model = reduced_pi0fast.bundle.model
     text = model.config.text_config
     assert (text.hidden_size, text.intermediate_size, text.num_hidden_layers) == (2048, 16384, 1)
-    assert model.lm_head.weight is model.model.language_model.embed_tokens.weight  # tied, as pi0-FAST
+    # Through the LeRobot adapter, as a user's checkpoint: untied head (equal values: the random model was tied),
+    # PaliGemma token layout with fast_skip_tokens, "|" terminator, forced "Action: " tokens.
+    assert model.lm_head.weight is not model.model.language_model.embed_tokens.weight
+    assert torch.equal(model.lm_head.weight, model.model.language_model.embed_tokens.weight)
+    bundle = reduced_pi0fast.bundle
+    assert bundle.spec.description == "pi0-FAST checkpoint (lerobot format)"
+    assert bundle.layout.action_offset == 128 and bundle.layout.vocab_size == REDUCED_VOCAB
+    assert bundle.text_tokenizer.id_to_token(bundle.layout.terminator_id) == "|"
+    assert bundle.text_tokenizer.decode(bundle.prompts.suffix_prefix) == "Action: "
     for name, param in model.named_parameters():
         assert torch.isfinite(param.detach()).all(), name
     q_proj = model.model.language_model.layers[0].self_attn.q_proj.weight.detach()

@@ -23,14 +23,23 @@ AUTO = "auto"
 
 
 @dataclass(frozen=True)
+class LoadOptions:
+    """Extras a format may need that its directory does not hold (node parameters / CLI options): local
+    tokenizer directories for checkpoints that name theirs by hub id. Formats that need none ignore them."""
+
+    text_tokenizer: str = ""
+    action_tokenizer: str = ""
+
+
+@dataclass(frozen=True)
 class ModelFormat:
     """name: what users write (`policy_format:`); detect: does this directory look like the format (cheap: file
-    names and small JSON only); load: (path, device, dtype) -> PolicyBundle, with errors as BundleError."""
+    names and small JSON only); load: (path, device, dtype, options) -> PolicyBundle, errors as BundleError."""
 
     name: str
     description: str
     detect: Callable[[Path], bool]
-    load: Callable[[Path, str, str], PolicyBundle]
+    load: Callable[[Path, str, str, LoadOptions], PolicyBundle]
     priority: int = 100  # lower is tried first by detection
 
 
@@ -70,7 +79,7 @@ def get_format(name: str) -> ModelFormat:
     return known[name]
 
 
-def load_policy_dir(path: Path, policy_format: str = AUTO, device: str = "cpu", dtype: str = "float32"
-                    ) -> PolicyBundle:
+def load_policy_dir(path: Path, policy_format: str = AUTO, device: str = "cpu", dtype: str = "float32",
+                    options: LoadOptions | None = None) -> PolicyBundle:
     fmt = detect_format(path) if policy_format == AUTO else get_format(policy_format)
-    return fmt.load(path, device, dtype)
+    return fmt.load(path, device, dtype, options or LoadOptions())

@@ -14,4 +14,5 @@ def _detect(path: Path) -> bool:
 
 FORMAT = register(ModelFormat(
     name="mgselect", description="mgselect_node policy bundle (policy.yaml, config.json, model.safetensors)",
-    detect=_detect, load=bundle.load_native_bundle, priority=0))
+    detect=_detect, load=lambda path, device, dtype, _options: bundle.load_native_bundle(path, device, dtype),
+    priority=0))
