@@ -108,6 +108,16 @@ class SelectionEngine:
             prompts.append(self.prompts.token_ids(instruction, bins, mask_mode))
         return prompts
 
+    def check_context(self, prompts: list[list[int]], budget: int) -> None:
+        """InputError unless the longest prompt plus the decode budget fits the model's context: a longer
+        sequence would allocate attention memory quadratic in its length (or index past the positions)."""
+        context = self.backend.context_size
+        need = max(len(p) for p in prompts) + budget + 1
+        if context is not None and need > context:
+            raise InputError(f"instruction too long for policy {self.spec.name!r}: the prompt is "
+                             f"{max(len(p) for p in prompts)} tokens + {budget} action tokens > its context of "
+                             f"{context} tokens; shorten the instruction by {need - context} tokens or more")
+
     def _budget(self, config: SelectionConfig) -> int:
         return config.max_action_tokens or self.spec.max_action_tokens
 
@@ -128,6 +138,7 @@ class SelectionEngine:
         state = self.check_state(state)
         pixels = self.bundle.images(images, self.spec.camera_names, self.spec.image_size)
         prompts = self.build_prompts(state, instruction, mask_mode)
+        self.check_context(prompts, self._budget(config))
         timing.preprocess_ms = timer.lap()
 
         tokens, lengths, kl, logprob = self.generate(pixels, prompts, n, temperature, config, trace, timer, timing,
