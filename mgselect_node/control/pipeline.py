@@ -120,6 +120,9 @@ class ControlPipeline:
                               f"joints ({spec.joint_names})")
         if len(set(names)) != len(names) or any(not n for n in names):
             raise ConfigError(f"joint_names {names} must be non-empty and unique")
+        if any(len(n) > obs_mod.MAX_JOINT_NAME_CHARS for n in names):
+            raise ConfigError(f"joint_names: a name over {obs_mod.MAX_JOINT_NAME_CHARS} characters can never match "
+                              "a joint state (longer names are refused there)")
         if known_joints:
             unknown = [n for n in names if n not in set(known_joints)]
             if unknown:

@@ -230,3 +230,9 @@ def test_age_is_checked_again_at_publish_time():
     assert p.stale_at_publish(out, NOW + 0.2, 1000.2) == ""
     assert "stale at publish" in p.stale_at_publish(out, NOW + 0.7, 1000.2)      # inference took too long
     assert "wall clock" in p.stale_at_publish(out, NOW + 0.2, 1000.7)            # frozen /clock
+
+
+def test_joint_names_longer_than_joint_states_accept_are_refused():
+    p, _ = make()
+    with pytest.raises(ConfigError, match="over 256 characters"):
+        p.check_config(Config().with_flat({"joint_names": ["a" * 257, "b", "c"]}))

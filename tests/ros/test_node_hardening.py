@@ -28,7 +28,7 @@ from mgselect_node.ros.conversions import seconds_to_stamp
 from mgselect_node.ros.messages import diagnostic_values
 from mgselect_node.testing.processes import stop_process
 
-from .fakes import JOINTS
+from .fakes import JOINTS, SLOW_S
 from .rig import Rig
 from .test_image_header import png_header
 
@@ -44,12 +44,12 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
 QUIET_S = 1.5
 CLOCK_HZ = 100.0
-STORM = 15                     # parameter changes in a row
+STORM = 40                     # parameter changes in a row
 INSTRUCTION_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
 VALID_INSTRUCTION = "pick up the red cube"
 PARAMS = f"""
-{NODE}:
+/**:
   ros__parameters:
     image_topics: ["{CAMERA}"]
     controller_name: {CONTROLLER}
@@ -146,12 +146,19 @@ def test_values_that_would_break_inference_are_refused(rig, name, value, words):
 
 
 def test_rewiring_storm_keeps_the_node_up_and_commanding(rig):
-    """Topic and controller changes destroy and re-create subscriptions and the publisher while data flows."""
+    """Topic and controller changes destroy and re-create subscriptions and the publisher while data flows:
+    requests sent without waiting for each other, so the node re-wires as fast as it can."""
+    from rclpy.parameter import Parameter
+
+    assert rig.params.wait_for_services(10.0)
+    changes = itertools.islice(itertools.cycle([([OTHER_CAMERA], f"{CONTROLLER}_b"), ([CAMERA], CONTROLLER)]),
+                               STORM)
     try:
-        for topics, controller in itertools.islice(
-                itertools.cycle([([OTHER_CAMERA], f"{CONTROLLER}_b"), ([CAMERA], CONTROLLER)]), STORM):
-            results = rig.set_params(image_topics=topics, controller_name=controller)
-            assert all(r.successful for r in results), [r.reason for r in results]
+        futures = [rig.params.set_parameters([Parameter("image_topics", value=topics),
+                                              Parameter("controller_name", value=controller)])
+                   for topics, controller in changes]
+        results = [r for f in futures for r in rig._call(f, "set_parameters").results]
+        assert all(r.successful for r in results), [r.reason for r in results]
     finally:
         assert all(r.successful for r in rig.set_params(image_topics=[CAMERA], controller_name=CONTROLLER))
     rig.wait_trajectories(rig.mark())
@@ -263,15 +270,13 @@ def test_decompression_bomb_and_foreign_formats_on_a_compressed_topic(rig):
 
 
 # ------------------------------------------------------------------------------------------------ shutdown
-def test_sigterm_during_inference_exits_cleanly(node, tmp_path):
+def test_sigterm_during_inference_exits_cleanly(rig, tmp_path):
     """A second node (own name and controller) on the same camera runs a slow inference; SIGTERM mid-way."""
-    rig, _, _ = node
-    rig.make_camera, rig.make_joints = rig.good_image, rig.good_joints
     proc, log = start_node(tmp_path, "--ros-args", "-r", "__node:=mgselect_term", "-p", "instruction:=slow",
                            "-p", "controller_name:=term_controller")
     try:
         rig.wait_for(lambda: "active: commanding the arm" in log.read_text(), START_TIMEOUT_S, "the second node")
-        time.sleep(3 * 1.5)                                               # inferences back to back by now
+        time.sleep(2.5 * SLOW_S)                                          # slow inferences back to back by now
     finally:
         code = stop_process(proc, STOP_TIMEOUT_S, signal.SIGTERM)
     text = log.read_text()
