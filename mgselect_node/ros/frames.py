@@ -39,10 +39,12 @@ class FrameInbox:
         self.received: list[int] = []
         self.conversion_ms: dict[int, float] = {}
         self.receipts: dict[int, float] = {}
+        self._generation = 0         # bumped by reset: a frame converted for the old cameras is dropped
 
     def reset(self, num_cameras: int) -> None:
         """Camera list changed: frames of the old topics must never reach the new camera slots."""
         with self._lock:
+            self._generation += 1
             self._pending.clear()
             self.conversion_ms.clear()
             self.receipts.clear()
@@ -62,17 +64,23 @@ class FrameInbox:
         """Convert each camera's newest message once; the callbacks receive the frame or the reason."""
         with self._lock:
             pending, self._pending = self._pending, {}
+            generation = self._generation
         for camera, item in pending.items():
             t0 = time.perf_counter()
             try:
+                rgb, reason = convert(item.msg, max_pixels), ""
+            except InputError as exc:
+                rgb, reason = None, str(exc)
+            with self._lock:                              # handed over under the lock: reset waits for it
+                if generation != self._generation:
+                    return                                # the camera list changed during the conversion
                 try:
-                    on_frame(camera, convert(item.msg, max_pixels), item)
-                except InputError as exc:
-                    on_error(camera, str(exc), item)
+                    if rgb is None:
+                        on_error(camera, reason, item)
+                        continue
+                    on_frame(camera, rgb, item)
+                except IndexError:
                     continue
-            except IndexError:
-                continue                                  # camera list changed under this message
-            with self._lock:
                 self.conversion_ms[camera] = (time.perf_counter() - t0) * MS_PER_S
                 self.receipts[camera] = item.received_s
 
