@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -163,7 +164,7 @@ class ObservationBuffer:
             return (f"joint state has {len(names)} names but {len(positions)} positions; expected one position "
                     "per name (or none)")
         if len(set(names)) != len(names):
-            twice = sorted({n for n in names if list(names).count(n) > 1})
+            twice = sorted(n for n, count in Counter(names).items() if count > 1)
             return f"joint state names joint(s) {_names(twice)} more than once"
         return ""
 
