@@ -193,7 +193,8 @@ class NodeConfig(_Validated):
                                              "topic name; a change re-creates the publisher)")
     instruction: str = param("", description=f"task instruction; ~/instruction overrides it when published. At "
                                              f"most {MAX_INSTRUCTION_CHARS} characters, no letter/digit run over "
-                                             f"{MAX_INSTRUCTION_WORD_CHARS}, and it must fit the policy's context")
+                                             f"{MAX_INSTRUCTION_WORD_CHARS}, and it must fit the policy's context; a "
+                                             f"refused ~/instruction stops commanding until a valid one arrives")
     control_rate: float = param(0.0, low=0.0, high=1000.0,
                                 description=f"Hz between trajectory points: 0 (the policy's) or "
                                             f"[{MIN_CONTROL_RATE}, 1000]")
