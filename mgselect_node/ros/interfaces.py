@@ -14,9 +14,8 @@ from std_msgs.msg import Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
 
 from mgselect_node.config import Config
-from mgselect_node.ros.names import trajectory_topic
+from mgselect_node.contracts import COMPRESSED_SUFFIX, INSTRUCTION, SELECTION, trajectory_topic
 
-COMPRESSED_SUFFIX = "/compressed"
 SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
                         durability=DurabilityPolicy.VOLATILE)
 COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE)
@@ -41,11 +40,11 @@ class NodeInterfaces:
 
     def _create_interfaces(self) -> None:
         self._trajectory_pub = self._make_trajectory_pub(self._config)
-        self._selection_pub = self.create_publisher(Float64MultiArray, "~/selection", REPORT_QOS)
+        self._selection_pub = self.create_publisher(Float64MultiArray, SELECTION, REPORT_QOS)
         self._joint_sub = self.create_subscription(
             JointState, self._config.node.joint_states_topic, self._on_joint_state, SENSOR_QOS)
         self._instruction_sub = self.create_subscription(
-            String, "~/instruction", self._on_instruction, INSTRUCTION_QOS)
+            String, INSTRUCTION, self._on_instruction, INSTRUCTION_QOS)
         self._create_camera_subs()
 
     def _create_camera_subs(self) -> None:

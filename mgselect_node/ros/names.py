@@ -11,14 +11,8 @@ from rclpy.expand_topic_name import expand_topic_name
 from rclpy.validate_full_topic_name import validate_full_topic_name
 
 from mgselect_node.config import Config, ConfigError
+from mgselect_node.contracts import trajectory_topic
 from mgselect_node.ros.conversions import clip
-
-TRAJECTORY_SUFFIX = "joint_trajectory"
-
-
-def trajectory_topic(controller_name: str) -> str:
-    """The controller's command topic: <controller_name>/joint_trajectory."""
-    return f"{controller_name.rstrip('/')}/{TRAJECTORY_SUFFIX}"
 
 
 def check_topic(name: str, parameter: str, node_name: str, namespace: str) -> None:

@@ -37,6 +37,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 
 from mgselect_node.config import Config
+from mgselect_node.contracts import DIAGNOSTICS_TOPIC, NODE_NAME, diagnostic_prefix
 from mgselect_node.control import pipeline as pl
 from mgselect_node.control.pipeline import ControlPipeline, StepOutcome
 from mgselect_node.control.stats import NodeStats, StepRecord, step_record
@@ -48,7 +49,6 @@ from mgselect_node.ros.interfaces import REPORT_QOS, NodeInterfaces
 from mgselect_node.ros.names import check_names
 from mgselect_node.ros.params import LiveParameters, declare_config
 
-NODE_NAME = "mgselect"
 DIAGNOSTICS_PERIOD_S = 1.0
 WARN_THROTTLE_S = 5.0
 WORKER_JOIN_TIMEOUT_S = 30.0
@@ -91,7 +91,7 @@ class MGSelectNode(NodeInterfaces, LifecycleNode):
         self._instruction_sub: Any = None
         self._trajectory_pub: Any = None
         self._selection_pub: Any = None
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", REPORT_QOS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, REPORT_QOS)
         self._diag_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
         self._live = LiveParameters(self, lambda: self._config, self._validate_change, self._apply_change)
         self._warn_unknown_overrides()
@@ -374,8 +374,9 @@ class MGSelectNode(NodeInterfaces, LifecycleNode):
             input_errors=self._input_errors, last_input_error=self._last_input_error, frames_received=frames,
             step_running_s=None if started is None else time.monotonic() - started)
         level, message, values = diagnostics.status_parts(view, self._stats)
-        msg = messages.diagnostic_array(self.get_clock().now().to_msg(), f"{self.get_name()}: control",
-                                        f"{self.get_name()}/{view.device}", level, message, values)
+        name = self.get_name()
+        msg = messages.diagnostic_array(self.get_clock().now().to_msg(), f"{diagnostic_prefix(name)} control",
+                                        f"{name}/{view.device}", level, message, values)
         self._diag_pub.publish(msg)
 
 

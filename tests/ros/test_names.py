@@ -7,7 +7,8 @@ import re
 import pytest
 
 from mgselect_node.config import Config, ConfigError
-from mgselect_node.ros.names import check_names, trajectory_topic
+from mgselect_node.contracts import trajectory_topic
+from mgselect_node.ros.names import check_names
 
 
 @pytest.mark.parametrize("changes", [

@@ -32,7 +32,7 @@ from .fakes import JOINTS, SLOW_S
 from .rig import Rig
 from .test_image_header import png_header
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 NODE = "mgselect"
