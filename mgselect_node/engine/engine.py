@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from mgselect_node.config import SelectionConfig
+from mgselect_node.config import SelectionConfig, instruction_problem
 from mgselect_node.engine.decoding import decode_candidate
 from mgselect_node.engine.result import SelectionResult, Timing
 from mgselect_node.engine.scoring import aggregate, token_kl
@@ -102,6 +102,9 @@ class SelectionEngine:
         """The conditioned prompt, plus the masked reference prompt when `mask_mode` is given."""
         if not isinstance(instruction, str):
             raise InputError(f"instruction: expected a string, got {type(instruction).__name__}")
+        problem = instruction_problem(instruction)   # cheap, before any tokenizer sees it (every prompt format)
+        if problem:
+            raise InputError(f"instruction refused: {problem}")
         bins = self.prompts.state_bins(self.bundle.state_normalizer.normalize(state))
         prompts = [self.prompts.token_ids(instruction, bins, None)]
         if mask_mode is not None:

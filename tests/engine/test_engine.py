@@ -176,3 +176,13 @@ def test_instruction_beyond_the_context_is_refused_before_any_model_call(policy,
     monkeypatch.setattr(policy.engine.backend, "prefill", no_model)
     with pytest.raises(InputError, match="context of 60 tokens"):
         policy.select(images, state, "pick up the red cube " * 10, num_candidates=1)
+
+
+def test_oversized_instruction_is_refused_by_the_engine_for_every_prompt_format(policy, observation, monkeypatch):
+    images, state = observation
+
+    def no_tokenizer(*_, **__):
+        raise AssertionError("must be refused before any tokenizer sees it")
+    monkeypatch.setattr(policy.engine.prompts, "token_ids", no_tokenizer)
+    with pytest.raises(InputError, match="instruction refused"):
+        policy.select(images, state, "a" * 1_000_000, num_candidates=1)
