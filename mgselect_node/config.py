@@ -23,6 +23,18 @@ DECODING_MODES = ("strict", "relaxed")
 DTYPES = ("float32", "bfloat16", "float16")
 _HUB = " (pi0-FAST checkpoints); empty = the checkpoint's tokenizer name as a local path or in the HF cache"
 
+# Hard limits of what works, not tunables (ranges below follow from them).
+# An instruction longer than this, or with a letter/digit run longer than MAX_INSTRUCTION_WORD_CHARS, is refused
+# before tokenization: the prompt tokenizer's longest-match search costs O(word length^3), and any policy's
+# context holds only a few thousand tokens (the engine also checks the tokenized prompt against it).
+MAX_INSTRUCTION_CHARS = 2000
+MAX_INSTRUCTION_WORD_CHARS = 100
+# The lowest non-zero control rate: trajectory point times (k + 1) / control_rate must stay well inside a ROS
+# Duration (int32 seconds) and be meaningful for a controller.
+MIN_CONTROL_RATE = 0.1
+# The lowest non-zero sampling temperature: logits / tau must stay finite in float32 (and bfloat16).
+MIN_TEMPERATURE = 0.01
+
 
 class ConfigError(ValueError):
     """A configuration value is out of range or of the wrong kind; the message says which and what is allowed."""
@@ -88,7 +100,8 @@ class SelectionConfig(_Validated):
                           description=strategies.describe())
     num_candidates: int = param(4, low=1, high=64, description="N sampled candidate chunks per inference")
     temperature: float = param(0.5, low=0.0, high=5.0,
-                               description="sampling temperature tau (0 = greedy decoding of every row)")
+                               description=f"sampling temperature tau: 0 (greedy decoding of every row) or "
+                                           f"[{MIN_TEMPERATURE}, 5.0]")
     mask_mode: str = param("text", choices=MASK_MODES,
                            description="MG-Select reference: mask the instruction, the state, or both")
     aggregation: str = param("sum", choices=AGGREGATIONS,
@@ -107,6 +120,11 @@ class SelectionConfig(_Validated):
                                       "chunk), for parity with LeRobot-served pi0-FAST")
     max_action_tokens: int = param(0, low=0, high=1024,
                                    description="decode budget in tokens; 0 = the policy bundle's default")
+
+    def check(self) -> None:
+        if 0.0 < self.temperature < MIN_TEMPERATURE:
+            raise ConfigError(f"temperature={self.temperature!r}: expected 0 (greedy) or at least "
+                              f"{MIN_TEMPERATURE} (smaller values overflow the logits)")
 
 
 @dataclass(frozen=True)
@@ -162,25 +180,68 @@ class SafetyConfig(_Validated):
 
 @dataclass(frozen=True)
 class NodeConfig(_Validated):
-    """The ROS node: topics, timing, commanding."""
+    """The ROS node: topics, timing, commanding, input limits. Topic names are checked as ROS names by the node."""
 
     image_topics: list[str] = param(default_factory=lambda: ["/camera/image_raw"],
-                                    description="camera topics, one per policy camera, in the policy's order")
+                                    description="camera topics, one per policy camera, in the policy's order; "
+                                                "valid ROS topic names (a change re-subscribes)")
     joint_states_topic: str = param("/joint_states", read_only=True, description="sensor_msgs/JointState topic")
     joint_names: list[str] = param(default_factory=list,
                                    description="controller joints in policy order; empty = the policy's")
     controller_name: str = param("arm_controller",
-                                 description="publishes <controller_name>/joint_trajectory")
-    instruction: str = param("", description="task instruction; ~/instruction overrides it when published")
+                                 description="publishes <controller_name>/joint_trajectory (must form a valid ROS "
+                                             "topic name; a change re-creates the publisher)")
+    instruction: str = param("", description=f"task instruction; ~/instruction overrides it when published. At "
+                                             f"most {MAX_INSTRUCTION_CHARS} characters, no letter/digit run over "
+                                             f"{MAX_INSTRUCTION_WORD_CHARS}, and it must fit the policy's context; a "
+                                             f"refused ~/instruction stops commanding until a valid one arrives")
     control_rate: float = param(0.0, low=0.0, high=1000.0,
-                                description="Hz between trajectory points; 0 = the policy's")
+                                description=f"Hz between trajectory points: 0 (the policy's) or "
+                                            f"[{MIN_CONTROL_RATE}, 1000]")
     execute_steps: int = param(0, low=0, high=1000,
                                description="points of each chunk sent to the controller; 0 = the whole chunk")
     inference_rate: float = param(2.0, low=0.01, high=100.0, description="Hz at which new chunks are computed")
-    max_observation_age: float = param(0.5, low=0.0, description="s; older camera or joint data is stale")
-    sync_slop: float = param(0.1, low=0.0, description="s; largest stamp spread between the observation's parts")
+    max_observation_age: float = param(
+        0.5, low=0.0, high=60.0,
+        description="s; older camera or joint data is stale, judged on the header stamps (node clock) AND on "
+                    "the wall-clock time since receipt (a stopped /clock or a dead sensor stops commanding); "
+                    "checked before inference and again just before publishing")
+    sync_slop: float = param(0.1, low=0.0, high=60.0,
+                             description="s; largest stamp spread between the observation's parts")
+    max_image_pixels: int = param(
+        8_294_400, low=1, high=2**28,
+        description="largest camera frame (width x height) accepted, raw or compressed (read from the jpeg/png "
+                    "header before decoding); bigger frames are refused with a diagnostic. Default 3840x2160")
     enabled: bool = param(True, description="false stops commanding the arm at once")
     autostart: bool = param(True, read_only=True, description="configure and activate on start")
+
+    def check(self) -> None:
+        if 0.0 < self.control_rate < MIN_CONTROL_RATE:
+            raise ConfigError(f"control_rate={self.control_rate!r}: expected 0 (the policy's rate) or at least "
+                              f"{MIN_CONTROL_RATE} Hz")
+        problem = instruction_problem(self.instruction)
+        if problem:
+            raise ConfigError(f"instruction: {problem}")
+
+
+def instruction_problem(text: str) -> str:
+    """Why `text` cannot be an instruction ('' when it can). Cheap: no tokenization, linear in its length."""
+    if len(text) > MAX_INSTRUCTION_CHARS:
+        return f"{len(text)} characters; at most {MAX_INSTRUCTION_CHARS} are accepted"
+    run = longest_alnum_run(text)
+    if run > MAX_INSTRUCTION_WORD_CHARS:
+        return (f"has a word (letter/digit run) of {run} characters; at most {MAX_INSTRUCTION_WORD_CHARS} are "
+                "accepted")
+    return ""
+
+
+def longest_alnum_run(text: str) -> int:
+    """Length of the longest run of letters/digits (what the prompt tokenizer matches as one word)."""
+    longest = current = 0
+    for ch in text:
+        current = current + 1 if ch.isalnum() else 0
+        longest = max(longest, current)
+    return longest
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,7 @@ class PipelineFeeder:
     def __init__(self, pipeline: ControlPipeline, config: Config, window: ReplayWindow,
                  instruction_topic: str = DEFAULT_INSTRUCTION_TOPIC) -> None:
         self.pipeline = pipeline
+        self.max_pixels = config.node.max_image_pixels
         self.cameras = {window.bag_topic(t): i for i, t in enumerate(config.node.image_topics)}
         self.joint_topic = window.bag_topic(config.node.joint_states_topic)
         self.instruction_topic = window.bag_topic(instruction_topic)
@@ -106,7 +107,7 @@ class PipelineFeeder:
             camera = self.cameras[message.topic]
             stamp = header_seconds(msg, receipt_s)
             try:
-                rgb = msg_to_rgb(msg)
+                rgb = msg_to_rgb(msg, self.max_pixels)
             except InputError as exc:
                 self.pipeline.on_image_error(camera, str(exc), stamp)
                 return

@@ -9,7 +9,9 @@ frame and joint state in this process (so both see the same machine load). Repor
   - engine_p50_ms: policy.select alone on the same inputs (calls that gave a valid chunk, as only those are
     published); e2e minus engine is everything the ROS path adds.
 Soak mode (--soak [SECONDS], default 300): camera at 30 Hz + joint states at 100 Hz into a node at its
-default inference rate; reports node RSS growth and frames dropped between publisher and node.
+default inference rate; reports node RSS growth, frames dropped between publisher and node, and the engine's
+time inside the node (/diagnostics engine_total_ms) next to the same engine alone in this process afterwards,
+so executor load that starves inference shows as the difference (--cpu-threads sets torch threads in both).
 
 DDS stays on this machine (loopback, a private domain). Both processes use the package's Fast DDS profile.
 """
@@ -61,9 +63,13 @@ SOAK_WARMUP_FRACTION = 0.1      # RSS baseline is taken after this share of the 
 SOAK_RSS_PERIOD_S = 1.0
 DIAGNOSTICS_WAIT_S = 5.0
 MS_PER_S = 1000.0
-# Latency mode runs inferences back to back: inference_rate high, and a frame older than this is stale, so the
-# node never re-runs on an old frame while the next one is on its way (that would delay it).
+# Latency mode runs inferences back to back: inference_rate high, and a frame older than the node's
+# max_observation_age is stale, so the node never re-runs on an old frame while the next one is on its way
+# (that would delay it). The node checks the age again at publish time, so the limit must also exceed one
+# inference: it is set to AGE_PER_ENGINE_S x the engine's first (warm-up) time, at least LATENCY_MODE_MAX_AGE_S.
 LATENCY_MODE_MAX_AGE_S = 0.1
+AGE_PER_ENGINE_S = 3.0
+SOAK_ENGINE_SAMPLES = 10        # engine-alone calls after the soak, compared with the node's engine_total_ms
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -71,6 +77,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--policy", default="default", help="bundle name or directory (default: default)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--cpu-threads", type=int, default=0,
+                        help="torch threads in the node and the engine-alone calls (0 = torch's default)")
     parser.add_argument("--num-candidates", type=int, default=4)
     parser.add_argument("--mask-mode", default="text", choices=("text", "state", "both"))
     parser.add_argument("--temperature", type=float, default=0.5)
@@ -96,7 +104,7 @@ def _node_params(args: argparse.Namespace, latency_mode: bool) -> dict[str, Any]
     params: dict[str, Any] = {
         "policy": args.policy, "device": args.device, "dtype": args.dtype, "image_topics": [CAMERA_TOPIC],
         "controller_name": CONTROLLER, "instruction": INSTRUCTION, "num_candidates": args.num_candidates,
-        "mask_mode": args.mask_mode, "temperature": args.temperature,
+        "mask_mode": args.mask_mode, "temperature": args.temperature, "cpu_threads": args.cpu_threads,
         # benchmarks measure the data path, not the safety limits: a rejected chunk would publish nothing
         "max_step_change": 1e6, "max_start_distance": 1e6,
     }
@@ -119,7 +127,7 @@ class EngineAlone:
         from mgselect_node.config import SelectionConfig
         from mgselect_node.engine.policy import load_policy
 
-        self.policy = load_policy(args.policy, device=args.device, dtype=args.dtype)
+        self.policy = load_policy(args.policy, device=args.device, dtype=args.dtype, cpu_threads=args.cpu_threads)
         self.policy.warmup()
         self.spec = self.policy.spec
         self.rgb, self.state = _inputs(self.spec)
@@ -200,6 +208,7 @@ def run_latency(args: argparse.Namespace, session: Session | None = None) -> dic
     stages: dict[str, list[float]] = {k: [] for k in ("conversion_ms", "preprocess_ms", "assemble_ms",
                                                       "safety_ms", "build_ms", "receipt_to_publish_ms")}
     failures = 0
+    idle_s = LATENCY_MODE_MAX_AGE_S
     try:
         with _session(args, engine.spec, True, session) as (_node, rig):
             for index in range(args.samples + 1):             # sample 0 warms both paths up, not counted
@@ -208,8 +217,14 @@ def run_latency(args: argparse.Namespace, session: Session | None = None) -> dic
                     engine_all.append(ms)
                     if valid:
                         engine_valid.append(ms)
+                else:
+                    max_age = max(LATENCY_MODE_MAX_AGE_S, AGE_PER_ENGINE_S * ms / MS_PER_S)
+                    results = rig.set_params(max_observation_age=max_age)
+                    if not all(r.successful for r in results):
+                        raise RuntimeError(f"max_observation_age={max_age:.3f} refused: {results[0].reason}")
+                    idle_s = max_age + 2 * ms / MS_PER_S      # stale, and a re-run on it has finished
                 sample_timeout = max(MIN_SAMPLE_TIMEOUT_S, SAMPLE_TIMEOUT_ENGINE_FACTOR * ms / MS_PER_S)
-                time.sleep(LATENCY_MODE_MAX_AGE_S)            # the previous frame is stale: the node is idle
+                time.sleep(idle_s)                            # the previous frame is stale: the node is idle
                 t_pub = rig.mark()
                 stamp = rig.publish_frame()
 
@@ -311,7 +326,21 @@ def run_soak(args: argparse.Namespace, session: Session | None = None) -> dict[s
     }
     for key in ("rss", "anon", "shmem"):
         result.update(_growth(series, key, args.soak * SOAK_WARMUP_FRACTION))
+    result.update(_engine_comparison(args, after))
     return result
+
+
+def _engine_comparison(args: argparse.Namespace, diag: dict[str, str]) -> dict[str, Any]:
+    """In-node engine time during the soak (p50 of its last inferences, /diagnostics) vs the same engine alone
+    in this process afterwards, with the camera stopped: executor load that starves inference shows here."""
+    engine = EngineAlone(args)
+    try:
+        alone = [engine.time_ms(seed=index)[0] for index in range(SOAK_ENGINE_SAMPLES)]
+    finally:
+        engine.close()
+    in_node = float(diag["engine_total_ms_p50"]) if diag.get("engine_total_ms_p50") else None
+    return {"in_node_engine_p50_ms": in_node, "engine_alone_p50_ms": _p(alone, 50),
+            "engine_alone_p95_ms": _p(alone, 95)}
 
 
 def main(argv: list[str] | None = None, session: Session | None = None) -> int:

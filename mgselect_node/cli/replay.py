@@ -13,7 +13,9 @@ observation stamps the live node reported.
 The replay itself: mgselect_node/bag/ (replay.py, live.py, offline.py, report.py).
 
 Exit codes: 0 ok; 1 --compare found differences (printed); 2 bad arguments, unreadable or unsuitable bag,
-bad parameters or policy (the error says what and lists what the bag holds).
+bad parameters or policy, or any other failure (one line saying what; the error lists what the bag holds
+where that helps). A failure of one inference (bad input, a policy error) is not fatal: it is a counted skip
+in the report, with an example reason.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ from mgselect_node.config import ConfigError
 from mgselect_node.errors import MGSelectError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
+MAX_ERROR_CHARS = 2000     # an error can quote a huge external value
+
+
+def _cut(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= MAX_ERROR_CHARS else f"{text[:MAX_ERROR_CHARS]}... (cut)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
                 return EXIT_OK
             report = run_offline(args, bag, window) if args.offline else run_live(args, bag, window)
     except (MGSelectError, ConfigError, ReportError, OSError) as exc:
-        print(f"mgselect replay: {exc}", file=sys.stderr)
+        print(f"mgselect replay: {_cut(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # anything else (e.g. a corrupt bundle): one line and exit 2, never a traceback
+        print(f"mgselect replay: unexpected {type(exc).__name__}: {_cut(exc)}", file=sys.stderr)
         return EXIT_ERROR
     data = report.to_json()
     if args.out:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mgselect_node.config import Config, ConfigError
+from mgselect_node.config import Config, ConfigError, instruction_problem
 from mgselect_node.contracts import inference_seed
 from mgselect_node.control import observation as obs_mod
 from mgselect_node.control.observation import Observation, ObservationBuffer, ObservationUnavailable
@@ -68,6 +68,7 @@ class StepOutcome:
     timings_ms: dict[str, float] = field(default_factory=dict)
     inference_index: int = -1         # which inference this was (seed = config seed + index); -1 = none ran
     clamped_points: int = 0
+    received_s: float | None = None   # oldest monotonic receipt time of the observation (None: not tracked)
 
 
 def finite_difference_velocities(current: np.ndarray, positions: np.ndarray, dt: float) -> np.ndarray:
@@ -87,6 +88,7 @@ class ControlPipeline:
         self._config = config
         self.buffer = ObservationBuffer(len(config.node.image_topics))
         self._instruction_override: str | None = None
+        self._instruction_error = ""
         self._inference_index = 0
 
     # --- configuration -------------------------------------------------------------------------------
@@ -118,6 +120,9 @@ class ControlPipeline:
                               f"joints ({spec.joint_names})")
         if len(set(names)) != len(names) or any(not n for n in names):
             raise ConfigError(f"joint_names {names} must be non-empty and unique")
+        if any(len(n) > obs_mod.MAX_JOINT_NAME_CHARS for n in names):
+            raise ConfigError(f"joint_names: a name over {obs_mod.MAX_JOINT_NAME_CHARS} characters can never match "
+                              "a joint state (longer names are refused there)")
         if known_joints:
             unknown = [n for n in names if n not in set(known_joints)]
             if unknown:
@@ -152,23 +157,36 @@ class ControlPipeline:
             self._config = config
             if config.node.instruction != previous.node.instruction:
                 self._instruction_override = None    # the parameter was set after the topic: it wins now
+                self._instruction_error = ""
             if list(config.node.image_topics) != list(previous.node.image_topics):
                 self.buffer.resize(len(config.node.image_topics))
 
     # --- inputs (any thread) -------------------------------------------------------------------------
-    def on_image(self, camera_index: int, rgb_frame: np.ndarray, stamp_s: float) -> None:
-        self.buffer.put_frame(camera_index, rgb_frame, stamp_s)
+    # received_s: monotonic receipt time (the live node); None where wall-clock receipt means nothing (replay).
+    def on_image(self, camera_index: int, rgb_frame: np.ndarray, stamp_s: float,
+                 received_s: float | None = None) -> None:
+        self.buffer.put_frame(camera_index, rgb_frame, stamp_s, received_s)
 
-    def on_image_error(self, camera_index: int, message: str, stamp_s: float) -> None:
+    def on_image_error(self, camera_index: int, message: str, stamp_s: float,
+                       received_s: float | None = None) -> None:
         """The latest message from this camera could not be converted: no output until a good frame."""
-        self.buffer.put_frame_error(camera_index, message, stamp_s)
+        self.buffer.put_frame_error(camera_index, message, stamp_s, received_s)
 
-    def on_joint_state(self, names: Sequence[str], positions: Sequence[float], stamp_s: float) -> None:
-        self.buffer.put_joint_state(list(names), list(positions), stamp_s)
+    def on_joint_state(self, names: Sequence[str], positions: Sequence[float], stamp_s: float,
+                       received_s: float | None = None) -> None:
+        self.buffer.put_joint_state(list(names), list(positions), stamp_s, received_s)
 
-    def on_instruction(self, text: str) -> None:
+    def on_instruction(self, text: str) -> str:
+        """Take a new instruction; returns '' or why it was refused. A refused instruction stops commanding
+        (the arm must not go on with the previous task as if the new one had been accepted) until a valid
+        instruction arrives on the topic or through the parameter."""
+        problem = instruction_problem(str(text))
         with self._lock:
-            self._instruction_override = str(text)
+            if problem:
+                self._instruction_error = f"instruction refused: {problem}; not commanding until a valid one arrives"
+            else:
+                self._instruction_override, self._instruction_error = str(text), ""
+        return problem
 
     @property
     def instruction(self) -> str:
@@ -190,28 +208,36 @@ class ControlPipeline:
             lower, upper = [], []
         return SafetyLimits.build(lower, upper, s.max_step_change, s.max_start_distance)
 
-    def step(self, now_s: float) -> StepOutcome:
-        """Assemble, select, check; never raises for bad data or a failing policy call."""
+    def step(self, now_s: float, received_now_s: float | None = None) -> StepOutcome:
+        """Assemble, select, check; never raises for bad data or a failing policy call.
+        received_now_s: the monotonic clock now, to judge parts on their receipt time too (live node)."""
         config = self._config
+        with self._lock:
+            instruction_error = self._instruction_error
         instruction = self.instruction
         t0 = time.perf_counter()
         if not config.node.enabled:
             return StepOutcome(DISABLED, reason="enabled=false: not commanding the arm")
+        if instruction_error:
+            return StepOutcome(INPUT_ERROR, reason=instruction_error)
         joint_names = self.joint_names_for(config)
         try:
             obs = self.buffer.assemble(now_s, joint_names, config.node.max_observation_age,
-                                       config.node.sync_slop, list(config.node.image_topics))
+                                       config.node.sync_slop, list(config.node.image_topics), received_now_s)
         except ObservationUnavailable as exc:
             return StepOutcome(exc.kind, reason=str(exc))
         t_assembled = time.perf_counter()
         index = self._inference_index
         self._inference_index += 1
         selection = config.selection.replace(seed=inference_seed(config.selection.seed, index))
-        base = {"stamps": obs.stamps, "observation_age_s": obs.age_s, "inference_index": index}
+        base = {"stamps": obs.stamps, "observation_age_s": obs.age_s, "inference_index": index,
+                "received_s": obs.received_s}
         try:
             result = self.policy.select(obs.images, obs.state, instruction, config=selection)
         except MGSelectError as exc:
             return StepOutcome(INPUT_ERROR, reason=f"policy rejected the observation: {exc}", **base)
+        except Exception as exc:  # a failing policy call is an outcome, never a crash
+            return StepOutcome(POLICY_ERROR, reason=f"policy failed: {type(exc).__name__}: {exc}", **base)
         t_selected = time.perf_counter()
         timings = {"assemble_ms": (t_assembled - t0) * MS_PER_S, "select_ms": (t_selected - t_assembled) * MS_PER_S}
         if not result.valid or result.chunk is None:
@@ -221,7 +247,24 @@ class ControlPipeline:
         outcome.timings_ms = {**timings, "safety_ms": (time.perf_counter() - t_selected) * MS_PER_S}
         outcome.stamps, outcome.observation_age_s, outcome.inference_index = (
             obs.stamps, obs.age_s, index)
+        outcome.received_s = obs.received_s
         return outcome
+
+    def stale_at_publish(self, outcome: StepOutcome, now_s: float, received_now_s: float | None = None) -> str:
+        """Why the outcome's observation is too old to command the arm NOW ('' when it is fresh enough).
+        Inference takes time: the age checked before it is not the age the arm acts on."""
+        max_age = self._config.node.max_observation_age
+        if outcome.stamps:
+            label, oldest = min(outcome.stamps.items(), key=lambda item: item[1])
+            if now_s - oldest > max_age:
+                return (f"stale at publish: {label} was {now_s - oldest:.3f} s old when the chunk was ready > "
+                        f"max_observation_age {max_age:.3f} s (inference too slow for this age limit?)")
+        if received_now_s is not None and outcome.received_s is not None:
+            waited = received_now_s - outcome.received_s
+            if waited > max_age:
+                return (f"stale at publish: observation received {waited:.3f} s (wall clock) before the chunk "
+                        f"was ready > max_observation_age {max_age:.3f} s")
+        return ""
 
     def _plan(self, config: Config, obs: Observation, result: SelectionResult,
               joint_names: list[str]) -> StepOutcome:

@@ -10,6 +10,10 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mgselect_node.control.pipeline import StepOutcome
 
 WINDOW = 100            # steps kept for percentiles and the rate estimate
 
@@ -76,3 +80,28 @@ class NodeStats:
     def snapshot(self) -> tuple[StepRecord | None, dict[str, int], int, str]:
         with self._lock:
             return self.last, dict(self.counts), self.published, self.last_problem
+
+
+def step_record(outcome: StepOutcome, published: bool, conversion_ms: float, build_ms: float,
+                receipt_to_publish_ms: float | None = None) -> StepRecord:
+    """The record of one step: the outcome plus the node's own timings (conversion, message building)."""
+    timings = dict(outcome.timings_ms)
+    result = outcome.result
+    if result is not None:
+        t = result.timing
+        timings.update(preprocess_ms=t.preprocess_ms, prefill_ms=t.prefill_ms, decode_ms=t.decode_ms,
+                       engine_select_ms=t.select_ms, engine_total_ms=t.total_ms)
+        timings.update(conversion_ms=conversion_ms, build_ms=build_ms)
+        timings["node_overhead_ms"] = (conversion_ms + t.preprocess_ms + build_ms
+                                       + timings.get("assemble_ms", 0.0) + timings.get("safety_ms", 0.0))
+        if receipt_to_publish_ms is not None:
+            timings["receipt_to_publish_ms"] = receipt_to_publish_ms
+    return StepRecord(
+        status=outcome.status, reason=outcome.reason, published=published, timings_ms=timings,
+        observation_age_s=outcome.observation_age_s,
+        margin=result.margin if result is not None else None,
+        selected=result.selected if result is not None else None,
+        scores=[float(s) for s in result.scores] if result is not None else None,
+        inference_index=outcome.inference_index if result is not None else None,
+        strategy=result.strategy if result is not None else None,
+        mask_mode=result.mask_mode if result is not None else None)

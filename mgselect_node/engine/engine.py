@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from mgselect_node.config import SelectionConfig
+from mgselect_node.config import SelectionConfig, instruction_problem
 from mgselect_node.engine.decoding import decode_candidate
 from mgselect_node.engine.result import SelectionResult, Timing
 from mgselect_node.engine.scoring import aggregate, token_kl
@@ -102,11 +102,24 @@ class SelectionEngine:
         """The conditioned prompt, plus the masked reference prompt when `mask_mode` is given."""
         if not isinstance(instruction, str):
             raise InputError(f"instruction: expected a string, got {type(instruction).__name__}")
+        problem = instruction_problem(instruction)   # cheap, before any tokenizer sees it (every prompt format)
+        if problem:
+            raise InputError(f"instruction refused: {problem}")
         bins = self.prompts.state_bins(self.bundle.state_normalizer.normalize(state))
         prompts = [self.prompts.token_ids(instruction, bins, None)]
         if mask_mode is not None:
             prompts.append(self.prompts.token_ids(instruction, bins, mask_mode))
         return prompts
+
+    def check_context(self, prompts: list[list[int]], budget: int) -> None:
+        """InputError unless the longest prompt plus the decode budget fits the model's context: a longer
+        sequence would allocate attention memory quadratic in its length (or index past the positions)."""
+        context = self.backend.context_size
+        need = max(len(p) for p in prompts) + budget + 1
+        if context is not None and need > context:
+            raise InputError(f"instruction too long for policy {self.spec.name!r}: the prompt is "
+                             f"{max(len(p) for p in prompts)} tokens + {budget} action tokens > its context of "
+                             f"{context} tokens; shorten the instruction by {need - context} tokens or more")
 
     def _budget(self, config: SelectionConfig) -> int:
         return config.max_action_tokens or self.spec.max_action_tokens
@@ -128,6 +141,7 @@ class SelectionEngine:
         state = self.check_state(state)
         pixels = self.bundle.images(images, self.spec.camera_names, self.spec.image_size)
         prompts = self.build_prompts(state, instruction, mask_mode)
+        self.check_context(prompts, self._budget(config))
         timing.preprocess_ms = timer.lap()
 
         tokens, lengths, kl, logprob = self.generate(pixels, prompts, n, temperature, config, trace, timer, timing,

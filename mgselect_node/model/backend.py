@@ -46,6 +46,12 @@ class VLABackend:
         self._min = torch.finfo(self.dtype).min
         self._static_caches: dict[tuple[int, int], StaticCache] = {}
 
+    @property
+    def context_size(self) -> int | None:
+        """Positions the language model was built for (None when its config does not say)."""
+        value = getattr(self.language_model.config, "max_position_embeddings", None)
+        return int(value) if value else None
+
     @torch.inference_mode()
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """(cameras, 3, S, S) -> (cameras * tokens_per_camera, hidden) in the language model's space."""

@@ -13,12 +13,30 @@ import cv2
 import numpy as np
 
 from mgselect_node.errors import InputError
+from mgselect_node.ros.image_header import compressed_dimensions
 
 # encoding -> channels per pixel (8-bit encodings only: the policy consumes 8-bit RGB).
 RAW_ENCODINGS: dict[str, int] = {"rgb8": 3, "bgr8": 3, "mono8": 1}
 # CompressedImage.format is free text ("jpeg", "png", or image_transport's "bgr8; jpeg compressed bgr8").
 COMPRESSED_FORMATS = ("jpeg", "jpg", "png")
 NANOSECONDS_PER_SECOND = 1_000_000_000
+# Message text echoed into errors (and so into /diagnostics and logs) is cut to this many characters.
+MAX_ECHOED_CHARS = 64
+
+
+def clip(text: object, limit: int = MAX_ECHOED_CHARS) -> str:
+    """repr() of an untrusted string, cut to `limit` characters: a 1 MB field must not become a 1 MB reason."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else f"{shown[:limit]}... ({len(str(text))} characters)"
+
+
+def check_pixels(width: int, height: int, max_pixels: int | None, what: str) -> None:
+    """InputError for a non-positive size, or more than max_pixels (None: no limit) pixels."""
+    if width <= 0 or height <= 0:
+        raise InputError(f"{what} is {width}x{height}; expected a positive width and height")
+    if max_pixels is not None and width * height > max_pixels:
+        raise InputError(f"{what} is {width}x{height} = {width * height} pixels > max_image_pixels {max_pixels}; "
+                         "refused before decoding")
 
 
 def stamp_to_seconds(stamp: Any) -> float:
@@ -55,15 +73,15 @@ def is_compressed(msg: Any) -> bool:
     return hasattr(msg, "format") and not hasattr(msg, "encoding")
 
 
-def image_to_rgb(msg: Any) -> np.ndarray:
+def image_to_rgb(msg: Any, max_pixels: int | None = None) -> np.ndarray:
     """sensor_msgs/Image (rgb8, bgr8, mono8; rows may be padded: `step` is honoured) -> HxWx3 uint8 RGB."""
     encoding = str(msg.encoding).lower()
     channels = RAW_ENCODINGS.get(encoding)
     if channels is None:
-        raise InputError(f"unsupported image encoding {msg.encoding!r}; expected one of {sorted(RAW_ENCODINGS)}")
+        raise InputError(f"unsupported image encoding {clip(msg.encoding)}; expected one of "
+                         f"{sorted(RAW_ENCODINGS)}")
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    if height <= 0 or width <= 0:
-        raise InputError(f"image is {width}x{height}; expected a positive width and height")
+    check_pixels(width, height, max_pixels, "image")
     row_bytes = width * channels
     if step < row_bytes:
         raise InputError(f"image step {step} is smaller than width*channels = {row_bytes} for {encoding}")
@@ -81,24 +99,35 @@ def image_to_rgb(msg: Any) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(pixels[:, :, 0]), cv2.COLOR_GRAY2RGB)
 
 
-def compressed_to_rgb(msg: Any) -> np.ndarray:
-    """sensor_msgs/CompressedImage (jpeg or png) -> HxWx3 uint8 RGB."""
+def compressed_to_rgb(msg: Any, max_pixels: int | None = None) -> np.ndarray:
+    """sensor_msgs/CompressedImage (jpeg or png) -> HxWx3 uint8 RGB. The header's size is checked against
+    max_pixels before decoding, and the decoded frame must have that size."""
     fmt = str(msg.format).lower()
     if fmt and not any(name in fmt for name in COMPRESSED_FORMATS):
-        raise InputError(f"unsupported CompressedImage format {msg.format!r}; expected jpeg or png")
+        raise InputError(f"unsupported CompressedImage format {clip(msg.format)}; expected jpeg or png")
     data = _as_bytes(msg.data)
     if data.size == 0:
         raise InputError("CompressedImage has no data")
+    try:
+        kind, width, height = compressed_dimensions(data)
+    except InputError as exc:
+        raise InputError(f"CompressedImage ({data.size} bytes) could not be decoded: {exc}") from None
+    check_pixels(width, height, max_pixels, f"CompressedImage ({kind})")
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if bgr is None:
-        raise InputError(f"CompressedImage ({msg.format or 'no format'}, {data.size} bytes) could not be decoded "
-                         "as jpeg/png: corrupt or truncated data")
+        raise InputError(f"CompressedImage ({kind}, {width}x{height}, {data.size} bytes) could not be decoded: "
+                         "corrupt or truncated data")
+    if bgr.shape[:2] != (height, width):
+        raise InputError(f"CompressedImage ({kind}) decoded to {bgr.shape[1]}x{bgr.shape[0]} but its header says "
+                         f"{width}x{height}: corrupt data")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def msg_to_rgb(msg: Any) -> np.ndarray:
-    """Either camera message type -> HxWx3 uint8 RGB."""
-    return compressed_to_rgb(msg) if is_compressed(msg) else image_to_rgb(msg)
+def msg_to_rgb(msg: Any, max_pixels: int | None = None) -> np.ndarray:
+    """Either camera message type -> HxWx3 uint8 RGB; frames over max_pixels (None: any) are refused."""
+    if is_compressed(msg):
+        return compressed_to_rgb(msg, max_pixels)
+    return image_to_rgb(msg, max_pixels)
 
 
 def encode_image(rgb: np.ndarray, encoding: str = "rgb8", row_padding: int = 0) -> tuple[int, bytes]:

@@ -28,6 +28,8 @@ from mgselect_node.engine.result import SelectionResult
 from mgselect_node.ros.conversions import NANOSECONDS_PER_SECOND
 
 SELECTION_HEADER = 4
+# A diagnostic message or value longer than this is cut: reasons can quote external input.
+MAX_DIAGNOSTIC_CHARS = 1000
 STAMPS_PREFIX = "stamps:"
 
 
@@ -87,7 +89,7 @@ def decode_selection(msg: Float64MultiArray) -> dict[str, object]:
 
 def diagnostic_array(stamp, name: str, hardware_id: str, level: bytes, message: str,
                      values: Iterable[tuple[str, object]]) -> DiagnosticArray:
-    status = DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
+    status = DiagnosticStatus(level=level, name=name, message=_cut(message), hardware_id=hardware_id,
                               values=[KeyValue(key=k, value=_fmt(v)) for k, v in values])
     arr = DiagnosticArray()
     arr.header.stamp = stamp
@@ -100,11 +102,15 @@ def diagnostic_values(msg: DiagnosticArray) -> dict[str, str]:
     return {kv.key: kv.value for kv in msg.status[0].values} if msg.status else {}
 
 
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_DIAGNOSTIC_CHARS else f"{text[:MAX_DIAGNOSTIC_CHARS]}... (cut)"
+
+
 def _fmt(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_fmt(v) for v in value) + "]"
-    return str(value)
+        return _cut("[" + ", ".join(_fmt(v) for v in value) + "]")
+    return _cut(str(value))

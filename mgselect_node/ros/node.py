@@ -4,9 +4,12 @@ configure loads and warms the policy and creates the ROS interfaces; activate st
 stops commanding at once (an inference in flight is discarded) and forgets old observations; cleanup and
 shutdown release the model. With `autostart` (default) the node configures and activates itself.
 
-Threads: a MultiThreadedExecutor runs the subscriptions (sensor callback group, reentrant: image conversion
-for several cameras in parallel) and the parameter/lifecycle services and diagnostics timer (default group).
-Inference runs on one worker thread that always takes the newest observation; nothing ever queues up.
+Threads: one SingleThreadedExecutor (the main thread) runs the subscriptions, the parameter/lifecycle services
+and the diagnostics timer; callbacks only store the newest message (camera frames are converted by the worker,
+once per inference, not at the camera's rate), so the executor costs little CPU and never competes with
+inference for the interpreter, and re-wiring topics on a parameter change cannot race the executor. Inference
+runs on one worker thread that always takes the newest observation; nothing ever queues up. SIGINT/SIGTERM stop
+the worker before the ROS context goes away, and the process exits 0.
 
 Topics (relative names resolve in the node's namespace):
   in:  image_topics[i]  sensor_msgs/Image (rgb8, bgr8, mono8), or sensor_msgs/CompressedImage (jpeg, png) when
@@ -20,7 +23,6 @@ Topics (relative names resolve in the node's namespace):
 
 from __future__ import annotations
 
-import argparse
 import gc
 import math
 import sys
@@ -29,51 +31,28 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image, JointState
-from std_msgs.msg import Float64MultiArray, String
-from trajectory_msgs.msg import JointTrajectory
+from sensor_msgs.msg import JointState
+from std_msgs.msg import String
 
-from mgselect_node.config import Config, ConfigError
-from mgselect_node.contracts import (
-    COMPRESSED_SUFFIX,
-    DIAGNOSTICS_TOPIC,
-    INSTRUCTION,
-    NODE_NAME,
-    SELECTION,
-    diagnostic_prefix,
-    trajectory_topic,
-)
+from mgselect_node.config import Config
+from mgselect_node.contracts import DIAGNOSTICS_TOPIC, NODE_NAME, diagnostic_prefix
 from mgselect_node.control import pipeline as pl
 from mgselect_node.control.pipeline import ControlPipeline, StepOutcome
-from mgselect_node.control.stats import NodeStats, StepRecord
-from mgselect_node.errors import InputError
-from mgselect_node.ros import messages
-from mgselect_node.ros.conversions import header_seconds, msg_to_rgb
+from mgselect_node.control.stats import NodeStats, StepRecord, step_record
+from mgselect_node.ros import diagnostics, messages
+from mgselect_node.ros.cli_args import to_ros_args  # noqa: F401  (re-exported: the node's command line)
+from mgselect_node.ros.conversions import clip, header_seconds, msg_to_rgb
+from mgselect_node.ros.frames import FrameInbox, Pending, labels_for
+from mgselect_node.ros.interfaces import REPORT_QOS, NodeInterfaces
+from mgselect_node.ros.names import check_names
 from mgselect_node.ros.params import LiveParameters, declare_config
-from mgselect_node.ros.resources import default_fastdds_profile
 
-EXECUTOR_THREADS = 4
 DIAGNOSTICS_PERIOD_S = 1.0
 WARN_THROTTLE_S = 5.0
 WORKER_JOIN_TIMEOUT_S = 30.0
 MS_PER_S = 1000.0
-BYTES_PER_MB = 1024.0 * 1024.0
-
-SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
-                        durability=DurabilityPolicy.VOLATILE)
-COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE)
-REPORT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
-INSTRUCTION_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
-# Outcome status -> diagnostic level. Anything not listed (stale, input errors, unsafe...) is an ERROR.
-_LEVELS = {pl.OK: DiagnosticStatus.OK, pl.DISABLED: DiagnosticStatus.WARN, pl.WAITING: DiagnosticStatus.WARN}
 
 PolicyLoader = Callable[..., Any]
 
@@ -84,19 +63,14 @@ def _load_policy(name: str, **options: Any) -> Any:
     return load_policy(name, **options)
 
 
-def _rss_mb() -> float:
-    import psutil
-
-    return psutil.Process().memory_info().rss / BYTES_PER_MB
-
-
-class MGSelectNode(LifecycleNode):
+class MGSelectNode(NodeInterfaces, LifecycleNode):
     """Managed node `mgselect`. `policy_loader` is injectable for tools that bring their own policy."""
 
     def __init__(self, policy_loader: PolicyLoader | None = None, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self._loader = policy_loader or _load_policy
         self._config: Config = declare_config(self)      # raises ConfigError on a bad params file
+        check_names(self._config, self.get_name(), self.get_namespace())
         self._pipeline: ControlPipeline | None = None
         self._policy: Any = None
         self._lifecycle = "unconfigured"
@@ -108,20 +82,17 @@ class MGSelectNode(LifecycleNode):
         self._publish_lock = threading.Lock()
         self._worker: threading.Thread | None = None
         self._stats = NodeStats()
-        self._conversion_ms: dict[int, float] = {}
-        self._receipt: dict[int, float] = {}
+        self._frames = FrameInbox()
+        self._step_started: float | None = None
         self._input_errors = 0
         self._last_input_error = ""
-        self._sensor_group = ReentrantCallbackGroup()
-        self._report_group = MutuallyExclusiveCallbackGroup()
         self._camera_subs: list[Any] = []
         self._joint_sub: Any = None
         self._instruction_sub: Any = None
         self._trajectory_pub: Any = None
         self._selection_pub: Any = None
         self._diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, REPORT_QOS)
-        self._diag_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics,
-                                             callback_group=self._report_group)
+        self._diag_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
         self._live = LiveParameters(self, lambda: self._config, self._validate_change, self._apply_change)
         self._warn_unknown_overrides()
 
@@ -143,26 +114,29 @@ class MGSelectNode(LifecycleNode):
         return self._lifecycle
 
     def _validate_change(self, config: Config, changed: list[str]) -> None:
+        check_names(config, self.get_name(), self.get_namespace())
         if self._pipeline is not None:
             self._pipeline.check_change(config, changed)
 
     def _apply_change(self, config: Config, changed: list[str]) -> None:
+        """Runs on the executor thread (parameter service), so destroying and creating subscriptions cannot race
+        the executor; the publisher is swapped under the publish lock so the worker never uses a destroyed one."""
         topics_changed = list(config.node.image_topics) != list(self._config.node.image_topics)
         controller_changed = config.node.controller_name != self._config.node.controller_name
+        if self._pipeline is not None and topics_changed:
+            self._destroy_camera_subs()
+        new_pub = self._make_trajectory_pub(config) if self._pipeline is not None and controller_changed else None
         with self._publish_lock:           # enabled=false must stop a publish that is about to happen
-            if self._pipeline is not None and topics_changed:
-                self._destroy_camera_subs()
-                self._conversion_ms.clear()
-                self._receipt.clear()
             self._config = config
             if self._pipeline is not None:
                 self._pipeline.update_config(config)
-        if self._pipeline is not None:
-            if topics_changed:
-                self._create_camera_subs()
-            if controller_changed:
-                self.destroy_publisher(self._trajectory_pub)
-                self._trajectory_pub = self._make_trajectory_pub()
+            old_pub = None
+            if new_pub is not None:
+                old_pub, self._trajectory_pub = self._trajectory_pub, new_pub
+            if old_pub is not None:
+                self.destroy_publisher(old_pub)
+        if self._pipeline is not None and topics_changed:
+            self._create_camera_subs()
         self.get_logger().info(f"parameters changed: {', '.join(changed)} (effective from the next inference)")
         with self._wake:
             self._wake.notify_all()
@@ -251,42 +225,6 @@ class MGSelectNode(LifecycleNode):
 
             torch.cuda.empty_cache()
 
-    # ------------------------------------------------------------------ ROS interfaces
-    def _make_trajectory_pub(self) -> Any:
-        return self.create_publisher(JointTrajectory, trajectory_topic(self._config.node.controller_name), COMMAND_QOS)
-
-    def _create_interfaces(self) -> None:
-        self._trajectory_pub = self._make_trajectory_pub()
-        self._selection_pub = self.create_publisher(Float64MultiArray, SELECTION, REPORT_QOS)
-        self._joint_sub = self.create_subscription(
-            JointState, self._config.node.joint_states_topic, self._on_joint_state, SENSOR_QOS,
-            callback_group=self._sensor_group)
-        self._instruction_sub = self.create_subscription(
-            String, INSTRUCTION, self._on_instruction, INSTRUCTION_QOS)
-        self._create_camera_subs()
-
-    def _create_camera_subs(self) -> None:
-        self._camera_subs = []
-        for index, topic in enumerate(self._config.node.image_topics):
-            msg_type = CompressedImage if topic.rstrip("/").endswith(COMPRESSED_SUFFIX) else Image
-            self._camera_subs.append(self.create_subscription(
-                msg_type, topic, self._camera_callback(index), SENSOR_QOS, callback_group=self._sensor_group))
-
-    def _destroy_camera_subs(self) -> None:
-        for sub in self._camera_subs:
-            self.destroy_subscription(sub)
-        self._camera_subs = []
-
-    def _destroy_interfaces(self) -> None:
-        self._destroy_camera_subs()
-        for sub in (self._joint_sub, self._instruction_sub):
-            if sub is not None:
-                self.destroy_subscription(sub)
-        for pub in (self._trajectory_pub, self._selection_pub):
-            if pub is not None:
-                self.destroy_publisher(pub)
-        self._joint_sub = self._instruction_sub = self._trajectory_pub = self._selection_pub = None
-
     # ------------------------------------------------------------------ callbacks (executor threads)
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds / 1e9
@@ -297,40 +235,44 @@ class MGSelectNode(LifecycleNode):
         return callback
 
     def _on_camera(self, index: int, msg: Any) -> None:
-        pipeline = self._pipeline
-        if pipeline is None:
+        """Only keep the newest message: the worker converts it when an inference needs it."""
+        if self._pipeline is None or not self._frames.put(index, msg, header_seconds(msg, self._now_s())):
             return
-        received = time.perf_counter()
-        stamp = header_seconds(msg, self._now_s())
-        label = self._config.node.image_topics[index] if index < len(self._config.node.image_topics) else index
-        try:
-            rgb = msg_to_rgb(msg)
-        except InputError as exc:
-            self._input_errors += 1
-            self._last_input_error = f"{label}: {exc}"
-            pipeline.on_image_error(index, str(exc), stamp)
-            self.get_logger().warning(self._last_input_error, throttle_duration_sec=WARN_THROTTLE_S)
-            return
-        except IndexError:
-            return                                   # camera list changed under this message
-        try:
-            pipeline.on_image(index, rgb, stamp)
-        except IndexError:
-            return
-        self._conversion_ms[index] = (time.perf_counter() - received) * MS_PER_S
-        self._receipt[index] = received
         with self._wake:
             self._new_frame = True
             self._wake.notify_all()
 
+    def _convert_frames(self, pipeline: ControlPipeline) -> None:
+        """Worker: the newest message of each camera -> the pipeline, or the reason it is unusable."""
+        topics = self._config.node.image_topics
+
+        def on_error(index: int, reason: str, item: Pending) -> None:
+            self._input_errors += 1
+            self._last_input_error = f"{labels_for(topics, index)}: {reason}"
+            pipeline.on_image_error(index, reason, item.stamp_s, item.received_s)
+            self.get_logger().warning(self._last_input_error, throttle_duration_sec=WARN_THROTTLE_S)
+
+        self._frames.convert(msg_to_rgb, self._config.node.max_image_pixels,
+                             lambda i, rgb, item: pipeline.on_image(i, rgb, item.stamp_s, item.received_s), on_error)
+
     def _on_joint_state(self, msg: JointState) -> None:
         if self._pipeline is not None:
-            self._pipeline.on_joint_state(list(msg.name), list(msg.position), header_seconds(msg, self._now_s()))
+            self._pipeline.on_joint_state(msg.name, msg.position, header_seconds(msg, self._now_s()),
+                                          time.monotonic())
 
     def _on_instruction(self, msg: String) -> None:
-        if self._pipeline is not None:
-            self._pipeline.on_instruction(msg.data)
-            self.get_logger().info(f"instruction from ~/instruction: {msg.data!r}")
+        if self._pipeline is None:
+            return
+        problem = self._pipeline.on_instruction(msg.data)
+        if problem:
+            self._input_errors += 1
+            self._last_input_error = f"~/instruction refused: {problem}"
+            self.get_logger().warning(f"{self._last_input_error}; not commanding until a valid instruction "
+                                      "arrives", throttle_duration_sec=WARN_THROTTLE_S)
+        else:
+            self.get_logger().info(f"instruction from ~/instruction: {clip(msg.data, 200)}")
+        with self._wake:
+            self._wake.notify_all()
 
     # ------------------------------------------------------------------ inference worker
     def _worker_loop(self) -> None:
@@ -358,10 +300,14 @@ class MGSelectNode(LifecycleNode):
                     last_start = started      # the rate limits inferences; cheap "no data" checks are free
             except Exception as exc:   # the worker must survive anything; report it and go on
                 last_start = started          # and not retry a failing policy faster than the rate
-                self.get_logger().error(f"inference step failed: {type(exc).__name__}: {exc}")
+                if self._stopping or not self.context.ok():
+                    return                    # shutting down: the ROS context may be gone, nothing to report
+                self.get_logger().error(f"inference step failed: {type(exc).__name__}: {clip(exc, 500)}")
                 self._stats.record(StepRecord(pl.POLICY_ERROR, f"{type(exc).__name__}: {exc}", False, {}, None),
                                    ran_inference=False)
                 self._publish_diagnostics()
+            finally:
+                self._step_started = None
 
     def _wait_until(self, ready: Callable[[], bool], deadline: float) -> None:
         """Wait on the condition (held) until `ready()`, the deadline, a stop or a deactivation."""
@@ -376,25 +322,32 @@ class MGSelectNode(LifecycleNode):
         pipeline = self._pipeline
         if pipeline is None:
             return False
-        conversion_ms = sum(self._conversion_ms.values())
-        receipts = dict(self._receipt)
-        outcome = pipeline.step(self._now_s())
+        self._step_started = time.monotonic()
+        self._convert_frames(pipeline)
+        _, conversion_ms, receipts = self._frames.snapshot()
+        outcome = pipeline.step(self._now_s(), time.monotonic())
         t_build = time.perf_counter()
         published = False
         if outcome.plan is not None:
             traj = messages.trajectory_msg(outcome.plan)
             sel = (messages.selection_msg(outcome.result, outcome.inference_index, outcome.stamps)
                    if outcome.result else None)
+            stale = ""
             with self._publish_lock:
                 if (self._active and generation == self._generation and self._config.node.enabled
-                        and self._trajectory_pub is not None):
-                    self._trajectory_pub.publish(traj)
-                    if sel is not None and self._selection_pub is not None:
-                        self._selection_pub.publish(sel)
-                    published = True
+                        and self._trajectory_pub is not None and not self._stopping):
+                    # the age checked before inference is not the age the arm acts on: check again now
+                    stale = pipeline.stale_at_publish(outcome, self._now_s(), time.monotonic())
+                    if not stale:
+                        self._trajectory_pub.publish(traj)
+                        if sel is not None and self._selection_pub is not None:
+                            self._selection_pub.publish(sel)
+                        published = True
             if not published:
-                outcome = StepOutcome(pl.DISABLED, result=outcome.result, stamps=outcome.stamps,
-                                      reason="not commanding: disabled or deactivated during inference",
+                status, reason = ((pl.STALE, stale) if stale else
+                                  (pl.DISABLED, "not commanding: disabled or deactivated during inference"))
+                outcome = StepOutcome(status, result=outcome.result, stamps=outcome.stamps, reason=reason,
+                                      observation_age_s=outcome.observation_age_s,
                                       timings_ms=outcome.timings_ms, inference_index=outcome.inference_index)
         self._record(outcome, published, conversion_ms, (time.perf_counter() - t_build) * MS_PER_S, receipts)
         self._publish_diagnostics()
@@ -402,152 +355,37 @@ class MGSelectNode(LifecycleNode):
 
     def _record(self, outcome: StepOutcome, published: bool, conversion_ms: float, build_ms: float,
                 receipts: dict[int, float]) -> None:
-        timings = dict(outcome.timings_ms)
-        result = outcome.result
-        if result is not None:
-            t = result.timing
-            timings.update(preprocess_ms=t.preprocess_ms, prefill_ms=t.prefill_ms, decode_ms=t.decode_ms,
-                           engine_select_ms=t.select_ms, engine_total_ms=t.total_ms)
-            timings.update(conversion_ms=conversion_ms, build_ms=build_ms)
-            timings["node_overhead_ms"] = (conversion_ms + t.preprocess_ms + build_ms
-                                           + timings.get("assemble_ms", 0.0) + timings.get("safety_ms", 0.0))
-            if published and receipts:
-                timings["receipt_to_publish_ms"] = (time.perf_counter() - max(receipts.values())) * MS_PER_S
-        rec = StepRecord(
-            status=outcome.status, reason=outcome.reason, published=published, timings_ms=timings,
-            observation_age_s=outcome.observation_age_s,
-            margin=result.margin if result is not None else None,
-            selected=result.selected if result is not None else None,
-            scores=[float(s) for s in result.scores] if result is not None else None,
-            inference_index=outcome.inference_index if result is not None else None,
-            strategy=result.strategy if result is not None else None,
-            mask_mode=result.mask_mode if result is not None else None)
-        self._stats.record(rec, ran_inference=result is not None)
+        receipt_ms = (time.monotonic() - max(receipts.values())) * MS_PER_S if published and receipts else None
+        rec = step_record(outcome, published, conversion_ms, build_ms, receipt_ms)
+        self._stats.record(rec, ran_inference=outcome.result is not None)
         if outcome.status != pl.OK:
-            self.get_logger().warning(f"no command: {outcome.reason}", throttle_duration_sec=WARN_THROTTLE_S)
+            self.get_logger().warning(f"no command: {clip(outcome.reason, 500)}",
+                                      throttle_duration_sec=WARN_THROTTLE_S)
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
-        last, counts, published, last_problem = self._stats.snapshot()
-        if not self._active:
-            level, message = DiagnosticStatus.WARN, f"{self._lifecycle}: not commanding the arm"
-        elif last is None:
-            level, message = DiagnosticStatus.WARN, "active: waiting for the first observation"
-        else:
-            level = _LEVELS.get(last.status, DiagnosticStatus.ERROR)
-            message = f"{last.status}: {last.reason}" if last.reason else "ok: commanding the arm"
-        cfg = self._config
-        device = str(getattr(self._policy, "device", cfg.runtime.device))
-        pipeline = self._pipeline
-        values: list[tuple[str, object]] = [
-            ("lifecycle_state", self._lifecycle), ("enabled", cfg.node.enabled),
-            ("status", last.status if last else ""), ("reason", last.reason if last else ""),
-            ("last_problem", last_problem), ("last_input_error", self._last_input_error),
-            ("policy", cfg.runtime.policy), ("device", device), ("strategy", cfg.selection.strategy),
-            ("num_candidates", cfg.selection.num_candidates), ("mask_mode", cfg.selection.mask_mode),
-            ("inference_rate_hz", self._stats.inference_rate_hz()), ("chunks_published", published),
-            ("observation_age_s", last.observation_age_s if last else None),
-            ("inference_index", last.inference_index if last else None),
-            ("used_strategy", last.strategy if last else None), ("used_mask_mode", last.mask_mode if last else None),
-            ("selection_margin", last.margin if last else None), ("selected", last.selected if last else None),
-            ("scores", last.scores if last else None), ("input_errors", self._input_errors),
-            ("rss_mb", _rss_mb()),
-        ]
-        values += [(f"count_{status}", n) for status, n in sorted(counts.items())]
-        dropped = sum(n for status, n in counts.items() if status not in (pl.OK, pl.DISABLED))
-        values.append(("dropped_chunks", dropped))
-        if pipeline is not None:
-            buf = pipeline.buffer.counters
-            values += [("frames_received", list(buf.frames)), ("joint_states_received", buf.joint_states),
-                       ("instruction", pipeline.instruction)]
-        for key in ("conversion_ms", "preprocess_ms", "prefill_ms", "decode_ms", "engine_select_ms",
-                    "engine_total_ms", "assemble_ms", "select_ms", "safety_ms", "build_ms", "node_overhead_ms",
-                    "receipt_to_publish_ms"):
-            values.append((f"{key}_p50", self._stats.percentile(key)))
-            if last is not None and key in last.timings_ms:
-                values.append((f"{key}_last", last.timings_ms[key]))
-        if device.startswith("cuda"):
-            import torch
-
-            values.append(("gpu_memory_mb", torch.cuda.memory_allocated() / BYTES_PER_MB))
-        msg = messages.diagnostic_array(self.get_clock().now().to_msg(), f"{diagnostic_prefix()} control",
-                                        f"{NODE_NAME}/{device}", level, message, values)
+        if not self.context.ok():
+            return                             # shutting down: nothing can be published any more
+        started = self._step_started
+        frames, _, _ = self._frames.snapshot()
+        view = diagnostics.NodeView(
+            lifecycle=self._lifecycle, active=self._active, config=self._config,
+            device=str(getattr(self._policy, "device", self._config.runtime.device)), pipeline=self._pipeline,
+            input_errors=self._input_errors, last_input_error=self._last_input_error, frames_received=frames,
+            step_running_s=None if started is None else time.monotonic() - started)
+        level, message, values = diagnostics.status_parts(view, self._stats)
+        name = self.get_name()
+        msg = messages.diagnostic_array(self.get_clock().now().to_msg(), f"{diagnostic_prefix(name)} control",
+                                        f"{name}/{view.device}", level, message, values)
         self._diag_pub.publish(msg)
 
 
-# ---------------------------------------------------------------------- entry points
-USAGE = """\
-usage: mgselect_node [--params-file FILE] [--log-level LEVEL] [--ros-args ...]
-       mgselect node [--params-file FILE] [--log-level LEVEL] [--ros-args ...]
-
-Runs the `mgselect` lifecycle node. --params-file FILE is shorthand for `--ros-args --params-file FILE`
-(a standard ros__parameters YAML, e.g. config/mgselect.yaml); everything after --ros-args goes to ROS.
-Fast DDS uses the package's shared-memory profile (config/fastdds_shm.xml) unless FASTDDS_DEFAULT_PROFILES_FILE
-or FASTRTPS_DEFAULT_PROFILES_FILE is set.
-"""
-
-
-def to_ros_args(argv: Sequence[str]) -> list[str]:
-    """`--params-file F` / `--log-level L` before --ros-args -> the equivalent --ros-args section."""
-    argv = list(argv)
-    if "--ros-args" in argv:
-        cut = argv.index("--ros-args")
-        own, ros = argv[:cut], argv[cut:]
-    else:
-        own, ros = argv, []
-    parser = argparse.ArgumentParser(prog="mgselect_node", add_help=False)
-    parser.add_argument("--params-file", action="append", default=[])
-    parser.add_argument("--log-level")
-    opts, unknown = parser.parse_known_args(own)
-    if unknown:
-        raise SystemExit(f"mgselect_node: unrecognized arguments {unknown}\n\n{USAGE}")
-    extra: list[str] = []
-    for path in opts.params_file:
-        extra += ["--params-file", path]
-    if opts.log_level:
-        extra += ["--log-level", opts.log_level]
-    return (["--ros-args", *extra] if extra else []) + ros
-
-
+# ---------------------------------------------------------------------- entry point
 def main(argv: Sequence[str] | None = None, policy_loader: PolicyLoader | None = None) -> int:
-    """Run the node until SIGINT/SIGTERM. Used by `mgselect_node` and `mgselect node`."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    own = argv[: argv.index("--ros-args")] if "--ros-args" in argv else argv
-    if "-h" in own or "--help" in own:
-        print(USAGE)
-        return 0
-    ros_args = to_ros_args(argv)
-    profile = default_fastdds_profile()
-    rclpy.init(args=["mgselect_node", *ros_args])
-    try:
-        try:
-            node = MGSelectNode(policy_loader=policy_loader)
-        except ConfigError as exc:
-            print(f"mgselect_node: invalid parameters: {exc}", file=sys.stderr)
-            return 2
-        if profile:
-            node.get_logger().info(f"Fast DDS profile: {profile}")
-        executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
-        executor.add_node(node)
-        if node.config.node.autostart:
-            node.trigger_configure()
-            if node.lifecycle_state != "inactive":
-                node.get_logger().error("autostart: configure failed, exiting")
-                node.destroy_node()
-                return 1
-            node.trigger_activate()
-        try:
-            executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            if node.lifecycle_state in ("inactive", "active"):
-                node.release()
-            executor.shutdown()
-            node.destroy_node()
-    finally:
-        rclpy.try_shutdown()
-    return 0
+    """Run the node until SIGINT/SIGTERM (mgselect_node.ros.run). Used by `mgselect_node` and `mgselect node`."""
+    from mgselect_node.ros.run import run_node
+
+    return run_node(argv, policy_loader)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 from tokenizers import Tokenizer
 
+from mgselect_node.config import instruction_problem
 from mgselect_node.errors import InputError
 from mgselect_node.tokenization.normalization import DEFAULT_STATE_BINS, discretize_state
 from mgselect_node.tokenization.text_tokenizer import BOS_ID, IMAGE_ID
@@ -114,6 +115,9 @@ class PromptBuilder:
         """The prompt text; mask empties the instruction ("text"), the state ("state") or both."""
         if not isinstance(instruction, str):
             raise InputError(f"instruction is {type(instruction).__name__}; expected str")
+        problem = instruction_problem(instruction)   # before any tokenization: its cost grows with length
+        if problem:
+            raise InputError(f"instruction refused: {problem}")
         if mask is not None and mask not in MASK_MODES:
             raise InputError(f"mask={mask!r}; expected None or one of {MASK_MODES}")
         state = self._state_text(state_bins)  # validated even when masked, so bad input never slips through

@@ -65,3 +65,4 @@ def test_soak_report(tmp_path, session):
     assert 0 < report["frames_received"] <= report["frames_published"]
     assert report["dropped_frames"] == report["frames_published"] - report["frames_received"]
     assert report["rss_baseline_mb"] > 0 and "rss_growth_pct" in report
+    assert report["engine_alone_p50_ms"] > 0 and report["in_node_engine_p50_ms"] > 0

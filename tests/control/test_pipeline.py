@@ -192,3 +192,47 @@ def test_unknown_joint_checked_against_joint_states_only_when_changed():
 def test_finite_difference_velocities():
     v = finite_difference_velocities(np.zeros(1), np.array([[1.0], [2.0], [4.0]]), 0.5)
     np.testing.assert_allclose(v[:, 0], [2.0, 3.0, 4.0])
+
+
+# ------------------------------------------------------------------------------ hardening (issue 13)
+def test_a_refused_instruction_stops_commanding_until_a_valid_one():
+    from mgselect_node.config import MAX_INSTRUCTION_CHARS
+
+    p, policy = make()
+    feed(p)
+    problem = p.on_instruction("x " * MAX_INSTRUCTION_CHARS)
+    assert f"at most {MAX_INSTRUCTION_CHARS}" in problem
+    out = p.step(NOW)
+    assert out.status == pl.INPUT_ERROR and "instruction refused" in out.reason and out.plan is None
+    assert "word" in p.on_instruction("a" * 101)                          # one huge word: refused too
+    assert p.on_instruction("stack the cubes") == ""
+    assert p.step(NOW).status == pl.OK and policy.calls[-1].instruction == "stack the cubes"
+
+
+def test_a_failing_policy_call_is_an_outcome_not_an_exception():
+    p, policy = make()
+    feed(p)
+
+    def boom(*_, **__):
+        raise RuntimeError("can't allocate memory")
+    policy.select = boom
+    out = p.step(NOW)
+    assert out.status == pl.POLICY_ERROR and "RuntimeError: can't allocate memory" in out.reason
+
+
+def test_age_is_checked_again_at_publish_time():
+    p, _ = make(Config().with_flat({"max_observation_age": 0.5}))
+    for i in range(len(p.config.node.image_topics)):
+        p.on_image(i, IMG, NOW, received_s=1000.0)
+    p.on_joint_state(JOINTS, STATE, NOW, received_s=1000.0)
+    out = p.step(NOW + 0.1, received_now_s=1000.1)
+    assert out.status == pl.OK
+    assert p.stale_at_publish(out, NOW + 0.2, 1000.2) == ""
+    assert "stale at publish" in p.stale_at_publish(out, NOW + 0.7, 1000.2)      # inference took too long
+    assert "wall clock" in p.stale_at_publish(out, NOW + 0.2, 1000.7)            # frozen /clock
+
+
+def test_joint_names_longer_than_joint_states_accept_are_refused():
+    p, _ = make()
+    with pytest.raises(ConfigError, match="over 256 characters"):
+        p.check_config(Config().with_flat({"joint_names": ["a" * 257, "b", "c"]}))

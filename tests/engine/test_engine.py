@@ -161,3 +161,28 @@ def test_instruction_must_be_text(policy, observation):
     images, state = observation
     with pytest.raises(InputError, match="instruction"):
         policy.select(images, state, 42)
+
+
+def test_instruction_beyond_the_context_is_refused_before_any_model_call(policy, observation, monkeypatch):
+    """The prompt plus the decode budget must fit the model's positions; a longer one used to try to allocate
+    attention memory for it (1.4 TB for a 1 MB instruction)."""
+    images, state = observation
+    context = policy.engine.backend.context_size
+    assert context and policy.select(images, state, "pick up the cube", num_candidates=1).chunk is not None
+    monkeypatch.setattr(policy.engine.backend.language_model.config, "max_position_embeddings", 60)
+
+    def no_model(*_, **__):
+        raise AssertionError("the model must not run on a prompt that does not fit")
+    monkeypatch.setattr(policy.engine.backend, "prefill", no_model)
+    with pytest.raises(InputError, match="context of 60 tokens"):
+        policy.select(images, state, "pick up the red cube " * 10, num_candidates=1)
+
+
+def test_oversized_instruction_is_refused_by_the_engine_for_every_prompt_format(policy, observation, monkeypatch):
+    images, state = observation
+
+    def no_tokenizer(*_, **__):
+        raise AssertionError("must be refused before any tokenizer sees it")
+    monkeypatch.setattr(policy.engine.prompts, "token_ids", no_tokenizer)
+    with pytest.raises(InputError, match="instruction refused"):
+        policy.select(images, state, "a" * 1_000_000, num_candidates=1)

@@ -1,12 +1,14 @@
 """A stand-in with the engine's Policy interface, for pipeline/node logic tests that need exact control.
 
 It records every call and returns a predictable chunk: the current state plus a small ramp, so safety passes
-unless a test asks otherwise through the instruction ("jump" -> a large jump, "invalid" -> no valid chunk).
+unless a test asks otherwise through the instruction ("jump" -> a large jump, "invalid" -> no valid chunk,
+"slow" -> the call takes SLOW_S, longer than the node tests' max_observation_age).
 End-to-end tests use the real bundled policy instead.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +23,7 @@ from mgselect_node.model.spec import PolicySpec
 JOINTS = ["j1", "j2", "j3"]
 RAMP = 0.01
 JUMP = 1.0
+SLOW_S = 1.5
 KEEP_CALLS = 20   # a node process runs for minutes: keep the recent calls only (frames are large)
 
 
@@ -59,6 +62,8 @@ class FakePolicy:
         if state.shape != (self.spec.state_dim,) or not np.all(np.isfinite(state)):
             raise InputError(f"bad state {state}")
         self.calls.append(Call(list(images), state.copy(), instruction, config))
+        if "slow" in instruction:
+            time.sleep(SLOW_S)
         n = config.num_candidates
         ramp = RAMP * np.arange(1, self.spec.horizon + 1)[:, None] * np.ones(self.spec.action_dim)
         base = np.zeros_like(state) if self.spec.action_mode == "delta" else state

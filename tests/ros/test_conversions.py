@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
@@ -114,3 +115,37 @@ def test_stamps():
     assert stamp_to_seconds(msg.header.stamp) == pytest.approx(12.25)
     assert header_seconds(msg, fallback_s=99.0) == pytest.approx(12.25)
     assert header_seconds(Image(), fallback_s=99.0) == 99.0   # zero stamp = unset -> receipt time
+
+
+# ------------------------------------------------------------------------------ size limits (issue 13)
+def test_compressed_bomb_is_refused_before_decoding(monkeypatch):
+    from .test_image_header import jpeg_declaring, png_header
+
+    def no_decode(*_, **__):
+        raise AssertionError("must be refused before decoding")
+    monkeypatch.setattr(cv2, "imdecode", no_decode)
+    for data in (png_header(8000, 8000) + bytes(100), jpeg_declaring(8000, 8000)):
+        with pytest.raises(InputError, match="8000x8000 = 64000000 pixels > max_image_pixels 8294400"):
+            msg_to_rgb(SimpleNamespace(format="png", data=data), max_pixels=8_294_400)
+
+
+def test_png_whose_header_lies_about_its_size_is_an_input_error():
+    from .test_image_header import encoded
+
+    data = bytearray(encoded(".png").tobytes())
+    data[16:24] = (100).to_bytes(4, "big") * 2             # IHDR now says 100x100 (its CRC no longer matches)
+    with pytest.raises(InputError, match="could not be decoded"):
+        msg_to_rgb(SimpleNamespace(format="png", data=bytes(data)), max_pixels=10_000)
+
+
+def test_raw_image_over_the_pixel_limit_is_refused():
+    msg = SimpleNamespace(encoding="rgb8", width=5000, height=5000, step=15000, data=b"")
+    with pytest.raises(InputError, match="max_image_pixels"):
+        msg_to_rgb(msg, max_pixels=1000)
+
+
+def test_huge_encoding_text_is_not_echoed_whole():
+    msg = SimpleNamespace(encoding="y" * 1_000_000, width=4, height=4, step=12, data=bytes(48))
+    with pytest.raises(InputError) as info:
+        msg_to_rgb(msg)
+    assert len(str(info.value)) < 300

@@ -100,3 +100,15 @@ def test_bad_inputs_rejected(builder):
 def test_bad_prompt_formats_rejected(fmt):
     with pytest.raises(InputError, match="prompt_format"):
         PromptBuilder(build_text_tokenizer([]), fmt, image_tokens=1)
+
+
+@pytest.mark.parametrize("instruction, words", [
+    ("a" * 1_000_000, "characters; at most"),        # 1 MB: refused on its length alone
+    ("a" * 1_500 + " cube", "word"),                 # one long word: the tokenizer's match is cubic in it
+])
+def test_oversized_instructions_are_refused_before_tokenization(builder, instruction, words, monkeypatch):
+    def no_tokenizer(*_, **__):
+        raise AssertionError("must be refused before tokenization")
+    monkeypatch.setattr(builder.tokenizer, "encode", no_tokenizer, raising=False)
+    with pytest.raises(InputError, match=words):
+        builder.token_ids(instruction, np.array([1, 2, 3]))

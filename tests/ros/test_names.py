@@ -1,0 +1,37 @@
+"""Topic parameters are checked as ROS names (expanded like rclpy does) before anything is created."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from mgselect_node.config import Config, ConfigError
+from mgselect_node.contracts import trajectory_topic
+from mgselect_node.ros.names import check_names
+
+
+@pytest.mark.parametrize("changes", [
+    {"image_topics": ["/camera/image_raw", "wrist/image_raw/compressed", "~/cam"]},
+    {"controller_name": "/arm_controller/"},
+    {"controller_name": "{node}_controller"},
+])
+def test_valid_names_pass(changes):
+    check_names(Config().with_flat(changes), "mgselect", "/robot1")
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"image_topics": ["/bad topic name!"]}, re.escape("image_topics: '/bad topic name!' is not a valid ROS")),
+    ({"image_topics": ["/cam/"]}, "must not end with a forward slash"),
+    ({"controller_name": "arm//ctl?"}, re.escape("controller_name: 'arm//ctl?/joint_trajectory' is not a valid")),
+    ({"controller_name": "/"}, "controller_name must not be empty"),
+    ({"controller_name": "c" * 1_000_000}, r"\(1000017 characters\) is not a valid ROS topic name"),
+])
+def test_invalid_names_are_refused_with_the_parameter_and_reason(changes, words):
+    with pytest.raises(ConfigError, match=words) as info:
+        check_names(Config().with_flat(changes), "mgselect", "/")
+    assert len(str(info.value)) < 400
+
+
+def test_trajectory_topic():
+    assert trajectory_topic("/arm_controller/") == "/arm_controller/joint_trajectory"
