@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,8 @@ from std_msgs.msg import String
 from mgselect_node.config import MAX_INSTRUCTION_CHARS
 from mgselect_node.ros.conversions import seconds_to_stamp
 from mgselect_node.ros.messages import diagnostic_values
-from mgselect_node.testing.processes import stop_process
+from mgselect_node.testing.lifecycle import ACTIVE, LifecycleClient
+from mgselect_node.testing.node_process import NodeProcess
 
 from .fakes import JOINTS, SLOW_S
 from .rig import Rig
@@ -62,44 +62,42 @@ PARAMS = f"""
 """
 
 
-def start_node(tmp: Path, *ros_args: str) -> tuple[subprocess.Popen, Path]:
+def start_node(tmp: Path, *ros_args: str, node_name: str = NODE) -> NodeProcess:
     params = tmp / "params.yaml"
     params.write_text(PARAMS)
-    log = tmp / "node.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, str(REPO / "tests/ros/fake_node.py"), "--params-file", str(params),
-                                 *ros_args], stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=os.environ.copy())
-    return proc, log
+    return NodeProcess(tmp, params_file=params, command=(sys.executable, str(REPO / "tests/ros/fake_node.py")),
+                       ros_args=ros_args, node_name=node_name, cwd=REPO, env=os.environ.copy(),
+                       stop_timeout_s=STOP_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
-    proc, log = start_node(tmp_path_factory.mktemp("hardening"))
+    proc = start_node(tmp_path_factory.mktemp("hardening"))
     rig = Rig(NODE, CONTROLLER, CAMERA, JOINTS, [0.1, -0.2, 0.3])
     rig.instruction_pub = rig.node.create_publisher(String, f"/{NODE}/instruction", INSTRUCTION_QOS)
     try:
         rig.wait_trajectories(rig.mark() - 1e9, timeout=START_TIMEOUT_S)
     except AssertionError:
         rig.close()
-        stop_process(proc, STOP_TIMEOUT_S)
-        raise AssertionError(f"node never published; exit {proc.poll()}; log:\n{log.read_text()[-4000:]}") from None
-    yield rig, proc, log
+        proc.stop()
+        raise AssertionError(f"node never published: {proc.describe()}") from None
+    yield rig, proc
     rig.close()
-    code = stop_process(proc, STOP_TIMEOUT_S)
-    assert code == 0, f"node exit code {code}; log:\n{log.read_text()[-4000:]}"
+    code = proc.stop()
+    assert code == 0, f"node exit code {code}: {proc.describe()}"
 
 
 @pytest.fixture
 def rig(node):
     """Good data flowing and a fresh trajectory; afterwards the node must still be alive."""
-    rig, proc, log = node
+    rig, proc = node
     rig.make_camera, rig.make_joints = None, rig.good_joints      # no frame of the wrong type in between
     if rig.camera_pub is None or rig.camera_topic != CAMERA:
         rig.open_camera(CAMERA)
     rig.make_camera = rig.good_image
     rig.wait_trajectories(rig.mark(), timeout=30)
     yield rig
-    assert proc.poll() is None, f"node died; log:\n{log.read_text()[-4000:]}"
+    assert proc.alive(), f"node died: {proc.describe()}"
     assert rig.get_params("controller_name") == [CONTROLLER]        # and its services still answer
 
 
@@ -272,14 +270,15 @@ def test_decompression_bomb_and_foreign_formats_on_a_compressed_topic(rig):
 # ------------------------------------------------------------------------------------------------ shutdown
 def test_sigterm_during_inference_exits_cleanly(rig, tmp_path):
     """A second node (own name and controller) on the same camera runs a slow inference; SIGTERM mid-way."""
-    proc, log = start_node(tmp_path, "--ros-args", "-r", "__node:=mgselect_term", "-p", "instruction:=slow",
+    proc = start_node(tmp_path, "-r", "__node:=mgselect_term", "-p", "instruction:=slow",
                            "-p", "controller_name:=term_controller")
     try:
-        rig.wait_for(lambda: "active: commanding the arm" in log.read_text(), START_TIMEOUT_S, "the second node")
+        LifecycleClient(rig.node, "mgselect_term").wait_for_state(ACTIVE, START_TIMEOUT_S, alive=proc.alive,
+                                                                  describe=proc.describe)
         time.sleep(2.5 * SLOW_S)                                          # slow inferences back to back by now
     finally:
-        code = stop_process(proc, STOP_TIMEOUT_S, signal.SIGTERM)
-    text = log.read_text()
+        code = proc.stop(signal.SIGTERM)
+    text = proc.log()
     assert code == 0, text[-4000:]
     for bad in ("Traceback", "RCLError", "inference step failed", "context is invalid"):
         assert bad not in text, text[-4000:]
