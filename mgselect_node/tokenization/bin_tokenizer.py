@@ -39,8 +39,8 @@ class BinActionTokenizer:
                 f"horizon={horizon}, action_dim={action_dim}, n_bins={n_bins}; expected horizon >= 1, "
                 f"action_dim >= 1, n_bins >= {MIN_BINS}"
             )
-        self._horizon = int(horizon)
-        self._action_dim = int(action_dim)
+        self.horizon = int(horizon)
+        self.action_dim = int(action_dim)
         self.n_bins = int(n_bins)
         width = (NORMALIZED_HIGH - NORMALIZED_LOW) / self.n_bins
         self._centres = NORMALIZED_LOW + (np.arange(self.n_bins) + 0.5) * width
@@ -48,14 +48,6 @@ class BinActionTokenizer:
     @property
     def vocab_size(self) -> int:
         return self.n_bins
-
-    @property
-    def horizon(self) -> int:
-        return self._horizon
-
-    @property
-    def action_dim(self) -> int:
-        return self._action_dim
 
     def values_per_token(self) -> np.ndarray:
         """One value per id."""
@@ -73,13 +65,13 @@ class BinActionTokenizer:
 
     def encode(self, chunk: Any) -> list[int]:
         """Chunk (horizon, action_dim) -> horizon * action_dim ids in [0, n_bins), time-major."""
-        array = check_chunk(chunk, self._horizon, self._action_dim)
+        array = check_chunk(chunk, self.horizon, self.action_dim)
         return discretize_state(array.reshape(-1), self.n_bins).tolist()
 
     def decode(self, ids: Any) -> np.ndarray:
         """Exactly horizon * action_dim ids in [0, n_bins) -> bin centres (horizon, action_dim)."""
         array = np.asarray(ids)
-        expected = self._horizon * self._action_dim
+        expected = self.horizon * self.action_dim
         if array.size and (array.ndim != 1 or not np.issubdtype(array.dtype, np.integer)):
             raise InvalidActionTokens(
                 f"action tokens must be a 1-D sequence of integer ids, got dtype {array.dtype} "
@@ -88,7 +80,7 @@ class BinActionTokenizer:
         if array.size != expected:
             raise InvalidActionTokens(
                 f"got {array.size} action tokens, expected horizon*dim = "
-                f"{self._horizon}*{self._action_dim} = {expected}"
+                f"{self.horizon}*{self.action_dim} = {expected}"
             )
         bad = np.flatnonzero((array < 0) | (array >= self.n_bins))
         if bad.size:
@@ -96,15 +88,15 @@ class BinActionTokenizer:
                 f"unknown action token id {int(array[bad[0]])} at position {int(bad[0])}; "
                 f"expected ids in [0, {self.n_bins})"
             )
-        return self._centres[array.astype(np.int64)].reshape(self._horizon, self._action_dim)
+        return self._centres[array.astype(np.int64)].reshape(self.horizon, self.action_dim)
 
     def save(self, directory: str | Path) -> None:
         write_meta(
             directory,
             {
                 "kind": self.kind,
-                "horizon": self._horizon,
-                "action_dim": self._action_dim,
+                "horizon": self.horizon,
+                "action_dim": self.action_dim,
                 "n_bins": self.n_bins,
             },
         )
@@ -123,6 +115,6 @@ class BinActionTokenizer:
 
     def __repr__(self) -> str:
         return (
-            f"BinActionTokenizer(horizon={self._horizon}, action_dim={self._action_dim}"
+            f"BinActionTokenizer(horizon={self.horizon}, action_dim={self.action_dim}"
             f", n_bins={self.n_bins})"
         )

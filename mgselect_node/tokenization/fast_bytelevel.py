@@ -24,6 +24,7 @@ from tokenizers import Tokenizer
 
 from mgselect_node.errors import BundleError, InputError, InvalidActionTokens
 from mgselect_node.tokenization.action_tokenizer import check_chunk
+from mgselect_node.tokenization.tokenizer_file import read_tokenizer_file
 
 PROCESSOR_FILE = "processor_config.json"
 BPE_FILE = "tokenizer.json"
@@ -119,10 +120,7 @@ class ByteLevelFastTokenizer:
         bpe_file = next((p for p in (path / BPE_SUBDIR / BPE_FILE, path / BPE_FILE) if p.is_file()), None)
         if bpe_file is None:
             raise BundleError(f"{path}: no FAST BPE file ({BPE_SUBDIR}/{BPE_FILE} or {BPE_FILE})")
-        try:
-            bpe = Tokenizer.from_file(str(bpe_file))
-        except Exception as exc:  # tokenizers raises plain Exception subclasses for parse errors
-            raise BundleError(f"{bpe_file}: corrupt tokenizer file ({exc})") from exc
+        bpe = read_tokenizer_file(bpe_file)
         return cls(bpe, horizon, action_dim, scale, min_token)
 
     def __repr__(self) -> str:

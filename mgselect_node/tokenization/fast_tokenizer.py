@@ -37,6 +37,7 @@ from mgselect_node.tokenization.action_tokenizer import (
     read_meta,
     write_meta,
 )
+from mgselect_node.tokenization.tokenizer_file import read_tokenizer_file
 
 DEFAULT_SCALE = 10.0
 DEFAULT_VOCAB_SIZE = 1024
@@ -58,8 +59,8 @@ class FastActionTokenizer:
         self, bpe: Tokenizer, horizon: int, action_dim: int, scale: float, min_coeff: int, max_coeff: int
     ) -> None:
         self._bpe = bpe
-        self._horizon = int(horizon)
-        self._action_dim = int(action_dim)
+        self.horizon = int(horizon)
+        self.action_dim = int(action_dim)
         self.scale = float(scale)
         self.min_coeff = int(min_coeff)
         self.max_coeff = int(max_coeff)
@@ -87,16 +88,8 @@ class FastActionTokenizer:
         return self._vocab_size
 
     @property
-    def horizon(self) -> int:
-        return self._horizon
-
-    @property
-    def action_dim(self) -> int:
-        return self._action_dim
-
-    @property
     def num_coefficients(self) -> int:
-        return self._horizon * self._action_dim
+        return self.horizon * self.action_dim
 
     def values_per_token(self) -> np.ndarray:
         """Coefficients per id (a merged BPE token stands for several)."""
@@ -145,7 +138,7 @@ class FastActionTokenizer:
     # ------------------------------------------------------------------ encode / decode
     def _chunk_text(self, chunk: Any) -> str:
         """Chunk -> the BPE input string (clipped, frequency-major coefficients as characters)."""
-        array = check_chunk(chunk, self._horizon, self._action_dim)
+        array = check_chunk(chunk, self.horizon, self.action_dim)
         flat = np.clip(_coefficients(array[None], self.scale)[0].reshape(-1), self.min_coeff, self.max_coeff)
         return _to_text(flat, self.min_coeff)
 
@@ -158,7 +151,7 @@ class FastActionTokenizer:
         array = np.asarray(chunks, dtype=np.float64)
         if array.ndim != 3:
             raise InputError(
-                f"chunks have shape {array.shape}; expected (M, {self._horizon}, {self._action_dim})"
+                f"chunks have shape {array.shape}; expected (M, {self.horizon}, {self.action_dim})"
             )
         texts = [self._chunk_text(chunk) for chunk in array]
         return [list(enc.ids) for enc in self._bpe.encode_batch(texts, add_special_tokens=False)]
@@ -180,9 +173,9 @@ class FastActionTokenizer:
         if len(values) != self.num_coefficients:
             raise InvalidActionTokens(
                 f"action tokens decode to {len(values)} coefficients, expected horizon*dim = "
-                f"{self._horizon}*{self._action_dim} = {self.num_coefficients}"
+                f"{self.horizon}*{self.action_dim} = {self.num_coefficients}"
             )
-        return np.asarray(values, dtype=np.int64).reshape(self._horizon, self._action_dim)
+        return np.asarray(values, dtype=np.int64).reshape(self.horizon, self.action_dim)
 
     def decode(self, ids: Any) -> np.ndarray:
         """BPE ids -> chunk (horizon, action_dim) float64 in normalized units (not clipped to [-1, 1]).
@@ -198,8 +191,8 @@ class FastActionTokenizer:
             directory,
             {
                 "kind": self.kind,
-                "horizon": self._horizon,
-                "action_dim": self._action_dim,
+                "horizon": self.horizon,
+                "action_dim": self.action_dim,
                 "scale": self.scale,
                 "min_coeff": self.min_coeff,
                 "max_coeff": self.max_coeff,
@@ -233,10 +226,7 @@ class FastActionTokenizer:
         bpe_path = Path(directory) / BPE_FILE
         if not bpe_path.is_file():
             raise BundleError(f"{bpe_path}: missing; expected the FAST BPE tokenizer file")
-        try:
-            bpe = Tokenizer.from_file(str(bpe_path))
-        except Exception as exc:  # tokenizers raises plain Exception subclasses for parse errors
-            raise BundleError(f"{bpe_path}: corrupt tokenizer file ({exc})") from exc
+        bpe = read_tokenizer_file(bpe_path)
         try:
             tokenizer = cls(bpe, horizon, action_dim, float(scale), min_coeff, max_coeff)
         except InputError as exc:
@@ -250,7 +240,7 @@ class FastActionTokenizer:
 
     def __repr__(self) -> str:
         return (
-            f"FastActionTokenizer(horizon={self._horizon}, action_dim={self._action_dim}, "
+            f"FastActionTokenizer(horizon={self.horizon}, action_dim={self.action_dim}, "
             f"scale={self.scale}, "
             f"vocab_size={self._vocab_size}, coeff_range=[{self.min_coeff}, {self.max_coeff}])"
         )

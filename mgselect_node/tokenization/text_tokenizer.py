@@ -23,6 +23,7 @@ from pathlib import Path
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
 from mgselect_node.errors import BundleError, InputError
+from mgselect_node.tokenization.tokenizer_file import read_tokenizer_file
 
 PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, IMAGE_TOKEN, UNK_TOKEN = "<pad>", "<bos>", "<eos>", "<image>", "<unk>"
 SPECIAL_TOKENS = (PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, IMAGE_TOKEN, UNK_TOKEN)
@@ -113,10 +114,7 @@ def load_text_tokenizer(directory: str | Path) -> Tokenizer:
     path = Path(directory) / TOKENIZER_FILE
     if not path.is_file():
         raise BundleError(f"{path}: missing; expected the prompt tokenizer file")
-    try:
-        tokenizer = Tokenizer.from_file(str(path))
-    except Exception as exc:  # tokenizers raises plain Exception subclasses for parse errors
-        raise BundleError(f"{path}: corrupt tokenizer file ({exc})") from exc
+    tokenizer = read_tokenizer_file(path)
     problems = check_fixed_ids(tokenizer)
     if problems:
         raise BundleError(f"{path}: " + "; ".join(problems))

@@ -15,6 +15,7 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from mgselect_node.errors import BundleError
+from mgselect_node.tokenization.tokenizer_file import read_tokenizer_file
 
 TEXT_FILE = "tokenizer.json"
 SENTENCEPIECE_FILE = "tokenizer.model"
@@ -87,10 +88,7 @@ def load_text_tokenizer(directory: Path) -> tuple[Tokenizer, TextTokenizerIds]:
         hint = (f" ({SENTENCEPIECE_FILE} alone is not read: every Hugging Face PaliGemma snapshot also has "
                 f"{TEXT_FILE})") if (directory / SENTENCEPIECE_FILE).is_file() else ""
         raise BundleError(f"text tokenizer {directory}: missing {TEXT_FILE}{hint}")
-    try:
-        tokenizer = Tokenizer.from_file(str(path))
-    except Exception as exc:  # tokenizers raises plain Exception subclasses for parse errors
-        raise BundleError(f"text tokenizer {path}: corrupt ({exc})") from exc
+    tokenizer = read_tokenizer_file(path)
     names = {"pad_id": "<pad>", "eos_id": "<eos>", "bos_id": "<bos>", "image_id": "<image>", "bar_id": "|"}
     ids = {field: tokenizer.token_to_id(token) for field, token in names.items()}
     missing = [names[field] for field, value in ids.items() if value is None]
