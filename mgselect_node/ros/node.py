@@ -294,7 +294,7 @@ class MGSelectNode(NodeInterfaces, WorkerWaits, LifecycleNode):
                     continue
                 self._new_frame = False
                 generation = self._generation
-            started = self._now_s()
+            started, self._last_step_wall = self._now_s(), time.monotonic()
             try:
                 last_ran = self._run_step(generation)
                 if last_ran:

@@ -28,6 +28,7 @@ class WorkerWaits:
     _new_frame: bool
     _pipeline: Any
     _config: Any
+    _last_step_wall: float = -math.inf     # time.monotonic() when the worker last ran a step
 
     def _now_s(self) -> float:
         raise NotImplementedError
@@ -45,11 +46,14 @@ class WorkerWaits:
 
         fixed_rate: one inference per period; continuous: when the committed trajectory runs short. Then (in
         fixed_rate, or after a step that ran no inference) as soon as a new frame arrives, but at most one more
-        period later, so a dead camera is still reported as stale.
+        period later, so a dead camera is still reported as stale. A node clock that stopped (a /clock that
+        died) must not stop the checks either: after a period + max_observation_age of wall time without a
+        step, a step runs anyway (and finds its data stale by the wall clock).
         """
         now = self._now_s()
         start_at = self._pipeline.next_start(now, last_start) if self._pipeline is not None else now
-        if start_at > now:
+        watchdog_s = 1.0 / self._config.node.inference_rate + self._config.node.max_observation_age
+        if start_at > now and time.monotonic() - self._last_step_wall < watchdog_s:
             self._wait_until(lambda: False, time.monotonic() + min(start_at - now, SCHEDULE_POLL_S))
             return False
         if self._config.execution.execution_mode != CONTINUOUS or not last_ran:
