@@ -63,8 +63,9 @@ def _params(path: Path, image_topics: list[str], **extra: object) -> Path:
     values = {"policy": POLICY, "image_topics": image_topics, "inference_rate": INFERENCE_HZ,
               "num_candidates": NUM_CANDIDATES, "seed": SEED, "instruction": "pick up the red cube",
               "max_start_distance": UNCHECKED_LIMIT, "max_step_change": UNCHECKED_LIMIT,
-              # without coherence every chunk is independent of the one before: reproducible in any order
-              "coherence_weight": 0.0, **extra}
+              # without coherence and blending every chunk is independent of the one before: reproducible in
+              # any order
+              "coherence_weight": 0.0, "blend_decay": 0.0, **extra}
     path.write_text(yaml.safe_dump({c.NODE_NAME: {"ros__parameters": values}}))
     return path
 
