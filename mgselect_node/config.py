@@ -22,6 +22,7 @@ AGGREGATIONS = scoring.AGGREGATION_NAMES    # registry: engine/scoring.py
 DECODING_MODES = ("strict", "relaxed")
 DTYPES = ("float32", "bfloat16", "float16")
 _HUB = " (pi0-FAST checkpoints); empty = the checkpoint's tokenizer name as a local path or in the HF cache"
+EXECUTION_MODES = ("fixed_rate", "continuous")
 
 # Hard limits of what works, not tunables (ranges below follow from them).
 # An instruction longer than this, or with a letter/digit run longer than MAX_INSTRUCTION_WORD_CHARS, is refused
@@ -245,6 +246,45 @@ def longest_alnum_run(text: str) -> int:
 
 
 @dataclass(frozen=True)
+class ExecutionConfig(_Validated):
+    """How chunks are timed and stitched (control/execution.py). Defaults chosen from README's measurements."""
+
+    execution_mode: str = param(
+        "continuous", choices=EXECUTION_MODES,
+        description="fixed_rate: a new inference every 1/inference_rate s; continuous: the next inference starts "
+                    "when the committed trajectory has less time left than the measured latency + schedule_margin")
+    drop_stale_points: bool = param(
+        True, description="point k of a chunk is meant for t_obs + (k+1)/control_rate: drop the points whose time "
+                          "has passed at publish time and shift time_from_start (false = start the whole chunk "
+                          "at publish time, the pre-issue-11 behaviour)")
+    stale_margin: float = param(0.02, low=0.0, high=1.0,
+                                description="s; points due sooner than this after publishing are dropped too "
+                                            "(transport and controller period)")
+    schedule_margin: float = param(0.15, low=0.0, high=5.0,
+                                   description="s; continuous mode starts the next inference this much earlier "
+                                               "than the latency estimate alone would. More than one control "
+                                               "period, so the new chunk overlaps the committed one (blending)")
+    latency_window: int = param(20, low=1, high=1000, description="inferences in the latency estimate's window")
+    latency_warmup: int = param(2, low=0, high=100,
+                                description="first inferences after activation left out of the latency estimate")
+    latency_quantile: float = param(0.95, low=0.0, high=1.0, description="quantile of the window used as estimate")
+    coherence_weight: float = param(
+        1.0, low=0.0, high=100.0,
+        description="weight of BID-style backward coherence in the selection score (distance of a candidate's "
+                    "overlapping points to the committed trajectory, both standardized over candidates); "
+                    "0 = pure selection strategy")
+    coherence_decay: float = param(0.99, low=0.0, high=1.0,
+                                   description="beta: weight beta^i of the i-th overlapping point in the coherence")
+    blend_decay: float = param(
+        0.5, low=0.0, high=0.99,
+        description="blend the overlap with the committed trajectory: the i-th kept point keeps weight "
+                    "blend_decay^(i+1) of the old trajectory; 0 = no blending")
+    injected_delay: float = param(0.0, low=0.0, high=10.0,
+                                  description="s added to every inference (test/bench only: stands in for a "
+                                              "slower model); never set on a real robot")
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything, grouped. `flat()`/`from_flat()` are the ROS parameter / YAML / CLI view."""
 
@@ -252,8 +292,9 @@ class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     node: NodeConfig = field(default_factory=NodeConfig)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
-    GROUPS = ("selection", "runtime", "safety", "node")
+    GROUPS = ("selection", "runtime", "safety", "node", "execution")
 
     @classmethod
     def fields_by_name(cls) -> dict[str, tuple[str, dataclasses.Field]]:

@@ -3,11 +3,14 @@
 Why it is deterministic and what it reproduces: messages are converted by ros/conversions.py and fed to
 ros/pipeline.py exactly as the live node's callbacks do, and the pipeline is stepped at `inference_rate`
 in bag time (the live node's clock under use_sim_time), so compute time never changes which observation an
-inference sees. Two runs with the same bag, policy, parameters and seed give identical reports.
+inference sees. In either execution mode each chunk is finalized (stale points dropped) at its own step.
+Two runs with the same bag, policy, parameters and seed give identical reports.
 
 A live node picks its observations by wall-clock timing, which offline replay cannot know. Given the
 observation stamps and seed the live node reported for each chunk (in ~/selection, collected by live replay
-into its report), `replay_observations` rebuilds exactly those observations and reproduces its chunks.
+into its report), `replay_observations` rebuilds exactly those observations and reproduces its chunks, as
+sent: the publish time of each follows from its points (see `publish_time`), so stale-point dropping,
+coherence and blending against the previous chunk come out the same.
 """
 
 from __future__ import annotations
@@ -175,7 +178,8 @@ def replay_offline(bag: BagReader, pipeline: ControlPipeline, window: ReplayWind
             idle_skipped += jump
             next_tick += jump * period_ns
         while next_tick <= time_ns:
-            outcome = pipeline.step(next_tick / NS_PER_S)
+            # no compute time in bag time: each chunk is published at its step (stale points still dropped)
+            outcome = pipeline.finalize(pipeline.step(next_tick / NS_PER_S), next_tick / NS_PER_S)
             steps += 1
             if outcome.status == pl.OK and outcome.plan is not None:
                 report.chunks.append(chunk_record(outcome, next_tick / NS_PER_S, config))
@@ -215,7 +219,8 @@ def replay_observations(bag: BagReader, pipeline: ControlPipeline, targets: Sequ
                         instruction_topic: str = DEFAULT_INSTRUCTION_TOPIC,
                         stamp_tolerance_s: float = STAMP_ATOL_S) -> Report:
     """Reproduce the chunks of a live run: for each target (stamps + seed the live node reported), rebuild
-    that observation from the bag and run one inference with that seed."""
+    that observation from the bag and run one inference with that seed. With coherence_weight or blend_decay
+    on, a chunk depends on the one before: give every target, in the order they were published."""
     window = window or ReplayWindow()
     config = pipeline.config
     check_bag(bag, config, window)
@@ -249,6 +254,8 @@ def replay_observations(bag: BagReader, pipeline: ControlPipeline, targets: Sequ
             pipeline.update_config(config_with_seed(pipeline.config, base_seed))
         now_s = max(target.stamps.values()) if target.stamps else target.time_s
         outcome = pipeline.step(now_s)
+        if outcome.plan is not None:         # published when the live node published it (from its timing)
+            outcome = pipeline.finalize(outcome, publish_time(target, outcome.plan, pipeline))
         if outcome.inference_index >= 0:
             next_index = outcome.inference_index + 1
         if outcome.status == pl.OK and outcome.plan is not None:
@@ -259,6 +266,15 @@ def replay_observations(bag: BagReader, pipeline: ControlPipeline, targets: Sequ
             report.skip(outcome.status, outcome.reason)
     report.info.update({"reproduced_from": len(targets)})
     return report
+
+
+def publish_time(target: ChunkRecord, plan: pl.Plan, pipeline: ControlPipeline) -> float:
+    """When the live node published `target`: its first point was chunk point `dropped` (the points missing
+    from the full chunk), meant for t_obs + (dropped + 1) dt and sent with time_from_start tfs[0]."""
+    if not pipeline.config.execution.drop_stale_points or not target.time_from_start:
+        return target.time_s
+    dropped = plan.positions.shape[0] - len(target.time_from_start)
+    return plan.t_obs + (dropped + 1) * pipeline.dt_for(pipeline.config) - float(target.time_from_start[0])
 
 
 def config_with_seed(config: Config, seed: int) -> Config:

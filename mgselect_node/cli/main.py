@@ -18,12 +18,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("mgselect_node.cli.collect:main", "collect expert demonstrations into a dataset"),
     "train": ("mgselect_node.cli.train:main", "train a policy bundle (optionally with condition dropout)"),
     "eval": ("mgselect_node.cli.eval:main", "evaluate strategies in the simulator"),
+    "eval-realtime": ("mgselect_node.cli.eval_realtime:main",
+                      "chunk execution modes x injected inference delays in the simulator"),
 }
 
 
 def _usage() -> str:
     lines = ["usage: mgselect <subcommand> [args]", "", "subcommands:"]
-    lines += [f"  {name:<9} {help_}" for name, (_, help_) in SUBCOMMANDS.items()]
+    lines += [f"  {name:<13} {help_}" for name, (_, help_) in SUBCOMMANDS.items()]
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ call step(now_s) from one worker; it never raises for bad data: the StepOutcome 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Sequence
@@ -18,8 +19,11 @@ import numpy as np
 from mgselect_node.config import Config, ConfigError, instruction_problem
 from mgselect_node.contracts import inference_seed
 from mgselect_node.control import observation as obs_mod
+from mgselect_node.control import timing
+from mgselect_node.control.execution import ChunkExecutor
 from mgselect_node.control.observation import Observation, ObservationBuffer, ObservationUnavailable
 from mgselect_node.control.safety import SafetyLimits, check_chunk
+from mgselect_node.control.seams import seam_velocities
 from mgselect_node.engine.result import SelectionResult
 from mgselect_node.errors import MGSelectError
 from mgselect_node.model.spec import PolicySpec
@@ -30,6 +34,7 @@ DISABLED = "disabled"
 INVALID_CHUNK = "invalid_chunk"
 UNSAFE = "unsafe"
 POLICY_ERROR = "policy_error"
+STALE_CHUNK = "stale_chunk"       # every point was already due when the chunk could be published
 WAITING, STALE, UNSYNCED = obs_mod.WAITING, obs_mod.STALE, obs_mod.UNSYNCED
 INPUT_ERROR, JOINT_ERROR = obs_mod.INPUT_ERROR, obs_mod.JOINT_ERROR
 
@@ -52,7 +57,10 @@ class Plan:
     joint_names: list[str]
     positions: np.ndarray            # (K, J) absolute joint targets
     velocities: np.ndarray           # (K, J) finite differences
-    time_from_start: list[float]     # (K,) seconds, (k + 1) / control_rate
+    time_from_start: list[float]     # (K,) seconds after publishing; (k + 1) / control_rate before `finalize`
+    t_obs: float = 0.0               # stamp of the joint state the chunk was computed from (node clock)
+    dropped: int = 0                 # leading points dropped as stale by `finalize`
+    start_state: np.ndarray | None = None   # (J,) the joint state the chunk was computed from
 
 
 @dataclass
@@ -90,6 +98,7 @@ class ControlPipeline:
         self._instruction_override: str | None = None
         self._instruction_error = ""
         self._inference_index = 0
+        self.execution = ChunkExecutor(config.execution)
 
     # --- configuration -------------------------------------------------------------------------------
     @property
@@ -155,6 +164,7 @@ class ControlPipeline:
         with self._lock:
             previous = self._config
             self._config = config
+            self.execution.update_config(config.execution)
             if config.node.instruction != previous.node.instruction:
                 self._instruction_override = None    # the parameter was set after the topic: it wins now
                 self._instruction_error = ""
@@ -196,8 +206,10 @@ class ControlPipeline:
             return self._config.node.instruction
 
     def reset(self) -> None:
-        """Forget all observations (deactivate): data from before can never drive the arm afterwards."""
+        """Forget all observations and the committed trajectory (deactivate): data from before can never drive
+        the arm afterwards."""
         self.buffer.clear()
+        self.execution.reset()
 
     # --- one control step (one worker thread) --------------------------------------------------------
     def limits_for(self, config: Config) -> SafetyLimits:
@@ -243,6 +255,7 @@ class ControlPipeline:
         if not result.valid or result.chunk is None:
             return StepOutcome(INVALID_CHUNK, result=result, timings_ms=timings,
                                reason=f"no valid action chunk: {result.reason or 'no candidate decoded'}", **base)
+        result = self._cohere(config, obs, result)
         outcome = self._plan(config, obs, result, joint_names)
         outcome.timings_ms = {**timings, "safety_ms": (time.perf_counter() - t_selected) * MS_PER_S}
         outcome.stamps, outcome.observation_age_s, outcome.inference_index = (
@@ -283,5 +296,63 @@ class ControlPipeline:
             positions=safe.positions,
             velocities=finite_difference_velocities(obs.state, safe.positions, dt),
             time_from_start=[(k + 1) * dt for k in range(safe.positions.shape[0])],
+            t_obs=t_obs_of(obs),
+            start_state=np.asarray(obs.state, dtype=np.float64),
         )
         return StepOutcome(OK, plan=plan, result=result, clamped_points=safe.clamped_points)
+
+    def next_start(self, now_s: float, last_start_s: float) -> float:
+        """When the next inference should start (node clock), in the configured execution mode."""
+        config = self._config
+        dt = self.dt_for(config)
+        horizon_s = (config.node.execute_steps or self.spec.horizon) * dt
+        return self.execution.next_start(now_s, last_start_s, 1.0 / config.node.inference_rate, horizon_s)
+
+    def dt_for(self, config: Config) -> float:
+        return 1.0 / (config.node.control_rate or self.spec.control_rate)
+
+    def _cohere(self, config: Config, obs: Observation, result: SelectionResult) -> SelectionResult:
+        """Re-pick among the candidates by score and coherence with the committed trajectory (if enabled)."""
+        if result.fallback or result.selected < 0:
+            return result
+        steps = config.node.execute_steps or self.spec.horizon
+        targets = [None if c is None else self.spec.to_joint_positions(np.asarray(c, dtype=np.float64),
+                                                                         obs.state)[:steps]
+                   for c in result.candidates]
+        times = timing.intended_times(t_obs_of(obs), steps, self.dt_for(config))
+        choice = self.execution.choose(targets, np.asarray(result.scores, dtype=np.float64), times)
+        if choice is None or choice == result.selected:
+            return result
+        return dataclasses.replace(result, chunk=result.candidates[choice], selected=choice)
+
+    def finalize(self, outcome: StepOutcome, now_s: float) -> StepOutcome:
+        """Retime an OK outcome's plan for publishing at `now_s` (stale points dropped, overlap blended,
+        seam velocities), re-check safety on exactly what is sent, and commit it. Call right before publishing;
+        a non-OK outcome comes back unchanged, and a plan with nothing left comes back as STALE_CHUNK."""
+        plan = outcome.plan
+        if outcome.status != OK or plan is None:
+            return outcome
+        config = self._config
+        current = plan.start_state if plan.start_state is not None else plan.positions[0]
+        execution = self.execution.finalize(plan.positions, plan.t_obs, self.dt_for(config), now_s, current)
+        base = {"result": outcome.result, "stamps": outcome.stamps, "observation_age_s": outcome.observation_age_s,
+                "timings_ms": outcome.timings_ms, "inference_index": outcome.inference_index}
+        if execution is None:
+            return StepOutcome(STALE_CHUNK, reason=f"every point of the chunk was due by publish time "
+                                                   f"({now_s - plan.t_obs:.3f} s after its observation)", **base)
+        safe = check_chunk(execution.positions, execution.start_position, self.limits_for(config), plan.joint_names)
+        if safe.rejected or safe.positions is None:
+            return StepOutcome(UNSAFE, reason=f"retimed chunk rejected by safety: {safe.reason}",
+                               clamped_points=safe.clamped_points, **base)
+        execution = dataclasses.replace(execution, positions=safe.positions, velocities=seam_velocities(
+            now_s, execution.start_position, execution.absolute_times, safe.positions))
+        self.execution.commit(execution, now_s)
+        sent = Plan(joint_names=plan.joint_names, positions=safe.positions, velocities=execution.velocities,
+                    time_from_start=[float(t) for t in execution.time_from_start], t_obs=plan.t_obs,
+                    dropped=execution.dropped, start_state=plan.start_state)
+        return dataclasses.replace(outcome, plan=sent, clamped_points=outcome.clamped_points + safe.clamped_points)
+
+
+def t_obs_of(obs: Observation) -> float:
+    """The chunk's time origin: the stamp of the joint state it starts from (the newest part otherwise)."""
+    return float(obs.stamps.get(obs_mod.JOINT_STATES_KEY, max(obs.stamps.values(), default=0.0)))

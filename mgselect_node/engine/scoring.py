@@ -4,12 +4,17 @@ same functions, so a benchmark can never time a different score than the one the
 
 Imports no torch at module level (config.py reads AGGREGATION_NAMES): the functions work on torch tensors
 and numpy arrays alike through their methods. Adding an aggregation means adding one entry to _AGGREGATIONS.
+
+Also here: BID's backward coherence (Liu et al. 2024), the optional second term of the selection score that
+control/seams.py applies against the trajectory the arm is executing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 if TYPE_CHECKING:
     import torch
@@ -36,3 +41,42 @@ def aggregate(name: str, values: Any) -> float:
     if len(values) == 0:
         return 0.0
     return float(_AGGREGATIONS[name](values))
+
+
+STD_FLOOR = 1e-12   # below this spread every candidate counts as equal on that score
+
+
+def backward_coherence(candidates: Sequence[np.ndarray | None], reference: np.ndarray, decay: float) -> np.ndarray:
+    """Per candidate: beta^i-weighted mean joint-space distance of its first len(reference) points to
+    `reference` (what the arm is committed to at the same times); inf for a candidate that did not decode,
+    0 for every candidate when there is no overlap."""
+    reference = np.asarray(reference, dtype=np.float64)
+    n = reference.shape[0]
+    costs = np.array([np.inf if c is None else 0.0 for c in candidates])
+    if n == 0:
+        return costs
+    weights = decay ** np.arange(n, dtype=np.float64)
+    total = max(float(weights.sum()), STD_FLOOR)
+    for i, cand in enumerate(candidates):
+        if cand is not None:
+            distance = np.linalg.norm(np.asarray(cand, dtype=np.float64)[:n] - reference, axis=1)
+            costs[i] = float(np.dot(weights, distance) / total)
+    return costs
+
+
+def _standardized(values: np.ndarray) -> np.ndarray:
+    spread = values.std()
+    return (values - values.mean()) / spread if spread > STD_FLOOR else np.zeros_like(values)
+
+
+def coherent_choice(scores: np.ndarray, costs: np.ndarray, weight: float) -> int | None:
+    """argmax of z(score) - weight * z(cost) over candidates valid on both; None when none is.
+
+    Both terms are standardized over the valid candidates so `weight` is unit-free: 1 = equal say.
+    """
+    scores, costs = np.asarray(scores, dtype=np.float64), np.asarray(costs, dtype=np.float64)
+    valid = np.flatnonzero(np.isfinite(scores) & np.isfinite(costs))
+    if valid.size == 0:
+        return None
+    combined = _standardized(scores[valid]) - weight * _standardized(costs[valid])
+    return int(valid[int(np.argmax(combined))])

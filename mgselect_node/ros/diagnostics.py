@@ -35,6 +35,7 @@ class NodeView:
     last_input_error: str = ""
     frames_received: list[int] = field(default_factory=list)
     step_running_s: float | None = None       # how long the inference in flight has been running
+    now_s: float = 0.0                        # the node clock (ROS time)
 
 
 def _rss_mb() -> float:
@@ -55,7 +56,22 @@ def level_and_message(view: NodeView, stats: NodeStats) -> tuple[bytes, str]:
     if last is None:
         return DiagnosticStatus.WARN, "active: waiting for the first observation"
     level = LEVELS.get(last.status, DiagnosticStatus.ERROR)
+    underrun = view.pipeline.execution.counters.last_underrun_s if view.pipeline is not None else 0.0
+    if level == DiagnosticStatus.OK and underrun > 0:      # the policy did not keep up: say so
+        return DiagnosticStatus.WARN, (f"underrun: the controller had no points for {underrun:.3f} s before the "
+                                       "last chunk (inference slower than the chunk lasts)")
     return level, (f"{last.status}: {last.reason}" if last.reason else "ok: commanding the arm")
+
+
+def execution_values(pipeline: pl.ControlPipeline, now_s: float) -> list[tuple[str, object]]:
+    """Chunk execution (control/execution.py): mode, latency estimate, time left, underruns, stale points."""
+    ex = pipeline.execution
+    c = ex.counters
+    horizon_s = pipeline.spec.horizon * pipeline.dt_for(pipeline.config)
+    return [("execution_mode", ex.config.execution_mode), ("latency_estimate_s", ex.latency_estimate(horizon_s)),
+            ("committed_time_left_s", ex.time_left(now_s)), ("time_left_at_last_publish_s", c.last_time_left_s),
+            ("underruns", c.underruns), ("underrun_s", c.underrun_s), ("points_dropped_stale", c.points_dropped),
+            ("chunks_all_stale", c.all_stale)]
 
 
 def values(view: NodeView, stats: NodeStats) -> list[tuple[str, object]]:
@@ -83,6 +99,7 @@ def values(view: NodeView, stats: NodeStats) -> list[tuple[str, object]]:
         buf = view.pipeline.buffer.counters
         out += [("frames_received", list(view.frames_received)), ("joint_states_received", buf.joint_states),
                 ("joint_states_ignored", buf.joint_states_ignored), ("instruction", view.pipeline.instruction)]
+        out += execution_values(view.pipeline, view.now_s)
     for key in TIMING_KEYS:
         out.append((f"{key}_p50", stats.percentile(key)))
         if last is not None and key in last.timings_ms:

@@ -48,6 +48,7 @@ from mgselect_node.ros.frames import FrameInbox, Pending, labels_for
 from mgselect_node.ros.interfaces import REPORT_QOS, NodeInterfaces
 from mgselect_node.ros.names import check_names
 from mgselect_node.ros.params import LiveParameters, declare_config
+from mgselect_node.ros.waiting import WorkerWaits, restart_after_clock_jump
 
 DIAGNOSTICS_PERIOD_S = 1.0
 WARN_THROTTLE_S = 5.0
@@ -63,7 +64,7 @@ def _load_policy(name: str, **options: Any) -> Any:
     return load_policy(name, **options)
 
 
-class MGSelectNode(NodeInterfaces, LifecycleNode):
+class MGSelectNode(NodeInterfaces, WorkerWaits, LifecycleNode):
     """Managed node `mgselect`. `policy_loader` is injectable for tools that bring their own policy."""
 
     def __init__(self, policy_loader: PolicyLoader | None = None, **kwargs: Any) -> None:
@@ -276,30 +277,30 @@ class MGSelectNode(NodeInterfaces, LifecycleNode):
 
     # ------------------------------------------------------------------ inference worker
     def _worker_loop(self) -> None:
-        last_start = -math.inf
+        last_start = -math.inf        # node clock (ROS time; /clock under use_sim_time)
+        last_ran = False
         while True:
             with self._wake:
                 while not self._stopping and not self._active:
                     self._wake.wait()
                 if self._stopping:
                     return
-                period = 1.0 / self._config.node.inference_rate
-                # 1) keep the rate; 2) then run as soon as a new frame arrives (lowest latency), but at most
-                # one more period later in any case, so a dead camera is still reported as stale.
-                self._wait_until(lambda: False, last_start + period)
-                self._wait_until(lambda: self._new_frame, time.monotonic() + period)
+                last_start = restart_after_clock_jump(self._now_s(), last_start)
+                if not self._wait_for_start(last_start, last_ran):
+                    continue
                 if self._stopping:
                     return
                 if not self._active:
                     continue
                 self._new_frame = False
                 generation = self._generation
-            started = time.monotonic()
+            started, self._last_step_wall = self._now_s(), time.monotonic()
             try:
-                if self._run_step(generation):
+                last_ran = self._run_step(generation)
+                if last_ran:
                     last_start = started      # the rate limits inferences; cheap "no data" checks are free
             except Exception as exc:   # the worker must survive anything; report it and go on
-                last_start = started          # and not retry a failing policy faster than the rate
+                last_start, last_ran = started, False   # and not retry a failing policy faster than the rate
                 if self._stopping or not self.context.ok():
                     return                    # shutting down: the ROS context may be gone, nothing to report
                 self.get_logger().error(f"inference step failed: {type(exc).__name__}: {clip(exc, 500)}")
@@ -309,14 +310,6 @@ class MGSelectNode(NodeInterfaces, LifecycleNode):
             finally:
                 self._step_started = None
 
-    def _wait_until(self, ready: Callable[[], bool], deadline: float) -> None:
-        """Wait on the condition (held) until `ready()`, the deadline, a stop or a deactivation."""
-        while not self._stopping and self._active and not ready():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            self._wake.wait(remaining)
-
     def _run_step(self, generation: int) -> bool:
         """One pipeline step, publishing its plan if still allowed; True when the policy ran."""
         pipeline = self._pipeline
@@ -325,25 +318,30 @@ class MGSelectNode(NodeInterfaces, LifecycleNode):
         self._step_started = time.monotonic()
         self._convert_frames(pipeline)
         _, conversion_ms, receipts = self._frames.snapshot()
-        outcome = pipeline.step(self._now_s(), time.monotonic())
+        started = self._now_s()
+        outcome = pipeline.step(started, time.monotonic())
+        if outcome.result is not None and self._config.execution.injected_delay > 0:
+            self._inject_delay(started + self._config.execution.injected_delay)
         t_build = time.perf_counter()
         published = False
         if outcome.plan is not None:
-            traj = messages.trajectory_msg(outcome.plan)
-            sel = (messages.selection_msg(outcome.result, outcome.inference_index, outcome.stamps)
-                   if outcome.result else None)
             stale = ""
             with self._publish_lock:
                 if (self._active and generation == self._generation and self._config.node.enabled
                         and self._trajectory_pub is not None and not self._stopping):
+                    now = self._now_s()
+                    pipeline.execution.record_latency(now - started)
                     # the age checked before inference is not the age the arm acts on: check again now
-                    stale = pipeline.stale_at_publish(outcome, self._now_s(), time.monotonic())
+                    stale = pipeline.stale_at_publish(outcome, now, time.monotonic())
                     if not stale:
-                        self._trajectory_pub.publish(traj)
-                        if sel is not None and self._selection_pub is not None:
-                            self._selection_pub.publish(sel)
+                        outcome = pipeline.finalize(outcome, now)     # drop what is already due, then commit
+                    if not stale and outcome.plan is not None:
+                        self._trajectory_pub.publish(messages.trajectory_msg(outcome.plan))
+                        if outcome.result is not None and self._selection_pub is not None:
+                            self._selection_pub.publish(messages.selection_msg(
+                                outcome.result, outcome.inference_index, outcome.stamps))
                         published = True
-            if not published:
+            if (not published and outcome.status == pl.OK) or stale:
                 status, reason = ((pl.STALE, stale) if stale else
                                   (pl.DISABLED, "not commanding: disabled or deactivated during inference"))
                 outcome = StepOutcome(status, result=outcome.result, stamps=outcome.stamps, reason=reason,
@@ -372,7 +370,7 @@ class MGSelectNode(NodeInterfaces, LifecycleNode):
             lifecycle=self._lifecycle, active=self._active, config=self._config,
             device=str(getattr(self._policy, "device", self._config.runtime.device)), pipeline=self._pipeline,
             input_errors=self._input_errors, last_input_error=self._last_input_error, frames_received=frames,
-            step_running_s=None if started is None else time.monotonic() - started)
+            step_running_s=None if started is None else time.monotonic() - started, now_s=self._now_s())
         level, message, values = diagnostics.status_parts(view, self._stats)
         name = self.get_name()
         msg = messages.diagnostic_array(self.get_clock().now().to_msg(), f"{diagnostic_prefix(name)} control",

@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="simulated seconds per wall second (0 = unpaced; only sensible with --sim-time)")
     p.add_argument("--stop-on-success", action=argparse.BooleanOptionalAction, default=True,
                    help="end an episode as soon as it succeeds")
+    p.add_argument("--allow-nonzero-end-velocity", action=argparse.BooleanOptionalAction, default=True,
+                   help="accept trajectories whose last point moves (Humble; --no-... behaves like Jazzy)")
     p.add_argument("--loopback", nargs="?", type=int, const=-1, default=None, metavar="DOMAIN",
                    help="keep DDS on this machine (domain: DOMAIN, else the inherited loopback domain, "
                         "else a random one)")
@@ -121,7 +123,8 @@ class SimNode:
         self.env = SimEnv(seed=args.seed, image_size=args.image_size, num_objects=args.num_objects,
                           episode_seconds=args.episode_seconds)
         self.substeps = max(1, round(TICK_SECONDS / self.env.physics_dt))
-        self.follower = TrajectoryFollower(self.env.joint_positions)
+        self.follower = TrajectoryFollower(
+            self.env.joint_positions, allow_nonzero_velocity_at_trajectory_end=args.allow_nonzero_end_velocity)
 
         reliable_latest = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -178,6 +181,9 @@ class SimNode:
         self.follower.hold(self.env.joint_positions)
         self._episode_start = self.sim_time
         self._success_time: float | None = None
+        self._underrun_s = 0.0          # time with no future trajectory point after the first trajectory
+        self._commanded = False
+        self._episode_trajectories = 0
         info = {"episode": self.episode, "seed": seed, "task": self.env.task,
                 "instruction": self.env.instruction, "start_time": self._episode_start,
                 "target": [round(float(v), 4) for v in self.env.target_position]}
@@ -191,7 +197,8 @@ class SimNode:
         result = {"episode": self.episode, "seed": info["seed"], "task": info["task"],
                   "instruction": self.env.instruction, "success": bool(info["success"]),
                   "time_to_success": self._success_time, "duration": self.sim_time - self._episode_start,
-                  "tip_distance": info["tip_distance"], "nearest_pad": info["nearest_pad"]}
+                  "tip_distance": info["tip_distance"], "nearest_pad": info["nearest_pad"],
+                  "underrun_s": self._underrun_s, "trajectories": self._episode_trajectories}
         self.results.append(result)
         self.result_pub.publish(self._msg["string"](data=json.dumps(result)))
         done = sum(bool(r["success"]) for r in self.results)
@@ -215,6 +222,8 @@ class SimNode:
             self.env.advance()
         self.ticks += 1
         now = self.sim_time
+        if self._commanded and now > self.follower.end_time:
+            self._underrun_s += TICK_SECONDS
         if self.clock_pub is not None:
             clock = self._msg["clock"]()
             clock.clock.sec, clock.clock.nanosec = divmod(self.ros_now_ns(), 10**9)
@@ -262,6 +271,8 @@ class SimNode:
             self.trajectories_rejected += 1
             self.log.warning(f"rejected trajectory: {exc}")
             return
+        self._commanded = True
+        self._episode_trajectories += 1
         self.log.debug(f"executing {count} trajectory points")
 
     def _execute(self, msg: object) -> int:

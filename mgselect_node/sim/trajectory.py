@@ -9,8 +9,12 @@ Semantics (matching joint_trajectory_controller's defaults):
 - Points are at start_time + time_from_start. Segments interpolate linearly when the points carry positions
   only, and with cubic Hermite splines when every point carries velocities as well.
 - Before start_time the setpoint holds; after the last point it holds the last point's position.
-- Points already in the past when the trajectory arrives are skipped; a trajectory whose every point is in
-  the past is rejected, as the controller does.
+- header.stamp 0 (start_time = now) interpolates from the current setpoint to the first point. A stamp in
+  the past places the current setpoint at the stamp time instead, so sampling "now" lands part-way along the
+  trajectory and the reference jumps, as joint_trajectory_controller does (Humble..Kilted); points already
+  in the past are passed over, and a trajectory whose every point is in the past is rejected.
+- `allow_nonzero_velocity_at_trajectory_end=False` rejects a trajectory whose last point moves (Jazzy's and
+  Kilted's default; Humble accepts it).
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ class _Knot:
 class TrajectoryFollower:
     """The setpoint generator: `set_trajectory` on every message, `sample(t)` at every physics step."""
 
-    def __init__(self, initial_position: np.ndarray) -> None:
+    def __init__(self, initial_position: np.ndarray, *,
+                 allow_nonzero_velocity_at_trajectory_end: bool = True) -> None:
         self.dof = len(initial_position)
+        self.allow_nonzero_end_velocity = allow_nonzero_velocity_at_trajectory_end
         self.hold(initial_position)
 
     def hold(self, position: np.ndarray) -> None:
@@ -80,20 +86,23 @@ class TrajectoryFollower:
             raise TrajectoryError("trajectory contains non-finite times, positions or velocities")
         if times[0] < 0 or np.any(np.diff(times) <= 0):
             raise TrajectoryError(f"time_from_start must be >= 0 and strictly increasing, got {times.tolist()}")
+        if (velocities is not None and not self.allow_nonzero_end_velocity
+                and np.any(velocities[-1] != 0.0)):
+            raise TrajectoryError(f"last point has non-zero velocity {velocities[-1].tolist()} and "
+                                  "allow_nonzero_velocity_at_trajectory_end is false")
         absolute = start_time + times
         if absolute[-1] <= now:
             raise TrajectoryError(
                 f"trajectory ends {now - absolute[-1]:.3f} s in the past (start {start_time:.3f}, now {now:.3f})")
 
-        begin = max(start_time, now)
         position, velocity = self.sample(now)
-        knots = [_Knot(begin, position, velocity)]
-        for k in np.flatnonzero(absolute > begin):
+        knots = [_Knot(start_time, position, velocity)]
+        for k in np.flatnonzero(absolute > start_time):
             knots.append(_Knot(float(absolute[k]), positions[k],
                                None if velocities is None else velocities[k]))
         self._knots = knots
         self._hermite = velocities is not None
-        return len(knots) - 1
+        return int(np.count_nonzero(absolute > now))
 
     def sample(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Setpoint (position, velocity) at time t."""

@@ -18,12 +18,12 @@ import yaml
 
 from mgselect_node import contracts as c
 from mgselect_node.bag.bag_io import BagWriter, open_bag
-from mgselect_node.bag.offline import ReplayWindow, replay_observations, replay_offline
+from mgselect_node.bag.offline import ReplayWindow, publish_time, replay_observations, replay_offline
 from mgselect_node.bag.report import POSITION_ATOL, ChunkRecord, compare_reports
 from mgselect_node.bag.synthetic import spec_for_policy, write_synthetic_bag
 from mgselect_node.cli import replay
 from mgselect_node.config import Config
-from mgselect_node.control.pipeline import ControlPipeline
+from mgselect_node.control.pipeline import ControlPipeline, Plan
 from mgselect_node.engine.policy import load_policy
 from mgselect_node.testing.node_process import NodeProcess
 
@@ -34,6 +34,7 @@ INFERENCE_HZ = 2.0
 NUM_CANDIDATES = 2
 SEED = 7
 UNCHECKED_LIMIT = 100.0
+RECEIPT_DELAY_S = 0.05       # a live subscriber receives a chunk this long after it was published
 NODE_START_TIMEOUT_S = 120.0
 NODE_STOP_TIMEOUT_S = 20.0
 TRAJECTORY_TOPIC = "/" + c.trajectory_topic()
@@ -61,7 +62,10 @@ def _params(path: Path, image_topics: list[str], **extra: object) -> Path:
     # about, would reject the chunks the replay mechanics are tested on
     values = {"policy": POLICY, "image_topics": image_topics, "inference_rate": INFERENCE_HZ,
               "num_candidates": NUM_CANDIDATES, "seed": SEED, "instruction": "pick up the red cube",
-              "max_start_distance": UNCHECKED_LIMIT, "max_step_change": UNCHECKED_LIMIT, **extra}
+              "max_start_distance": UNCHECKED_LIMIT, "max_step_change": UNCHECKED_LIMIT,
+              # without coherence and blending every chunk is independent of the one before: reproducible in
+              # any order
+              "coherence_weight": 0.0, "blend_decay": 0.0, **extra}
     path.write_text(yaml.safe_dump({c.NODE_NAME: {"ros__parameters": values}}))
     return path
 
@@ -375,3 +379,34 @@ def test_live_replay_without_a_node_reports_it(robot, policy, tmp_path: Path, ca
     assert data["num_chunks"] == 0 and data["info"]["published_messages"] > 0
     assert "did not answer parameter requests" in out and "is the node running?" in out
     assert time.monotonic() - t0 < NODE_STOP_TIMEOUT_S
+
+
+def test_new_execution_mode_chunks_are_reproduced_in_order(policy, robot, tmp_path: Path) -> None:
+    """Coherence and blending depend on the chunk before: rebuilt in order from the stamps and the points
+    sent, every chunk comes out as sent (the publish time follows from the first point's time_from_start)."""
+    params = _params(tmp_path / "params.yaml", yaml.safe_load(robot["params"].read_text())["mgselect"]
+                     ["ros__parameters"]["image_topics"], coherence_weight=1.0, blend_decay=0.5)
+    golden = tmp_path / "golden.json"
+    assert replay.main([str(robot["bag"]), "--offline", "--params", str(params), "--out", str(golden),
+                        "--no-progress"]) == 0
+    data = json.loads(golden.read_text())
+    assert len(data["chunks"]) >= 2
+    targets = [ChunkRecord.from_json(c) for c in data["chunks"]]
+    for target in targets:
+        target.time_s += RECEIPT_DELAY_S          # a live report has receipt times, after publishing
+    with open_bag(robot["bag"]) as bag:
+        pipeline = ControlPipeline(policy, Config.from_yaml(str(params)))
+        rebuilt = replay_observations(bag, pipeline, targets)
+    assert compare_reports({"chunks": data["chunks"]}, rebuilt.to_json()) == []
+
+
+def test_publish_time_follows_from_the_points_sent(policy) -> None:
+    pipeline = ControlPipeline(policy, Config())
+    dt = pipeline.dt_for(pipeline.config)
+    horizon = policy.spec.horizon
+    plan = Plan(joint_names=["a"], positions=np.zeros((horizon, 1)), velocities=np.zeros((horizon, 1)),
+                time_from_start=[], t_obs=100.0)
+    sent = _chunk(time_s=200.0, time_from_start=[0.05 + k * dt for k in range(horizon - 3)])
+    assert publish_time(sent, plan, pipeline) == pytest.approx(100.0 + 4 * dt - 0.05)   # 3 dropped
+    old_mode = ControlPipeline(policy, Config().with_flat({"drop_stale_points": False}))
+    assert publish_time(sent, plan, old_mode) == 200.0          # nothing to infer it from: the receipt time

@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from mgselect_node.config import AGGREGATIONS, SelectionConfig
-from mgselect_node.engine.scoring import AGGREGATION_NAMES, aggregate, token_kl
+from mgselect_node.engine.scoring import (
+    AGGREGATION_NAMES,
+    aggregate,
+    backward_coherence,
+    coherent_choice,
+    token_kl,
+)
 
 
 def test_token_kl_is_kl_of_reference_from_conditioned():
@@ -33,3 +39,14 @@ def test_config_choices_are_the_registry():
     assert SelectionConfig(aggregation="mean").aggregation == "mean"
     with pytest.raises(KeyError, match="sum"):
         aggregate("max", np.ones(2))
+
+
+def test_backward_coherence_weights_early_points_more():
+    reference = np.zeros((2, 1))
+    early_off = np.array([[1.0], [0.0], [9.0]])       # points past the overlap do not count
+    late_off = np.array([[0.0], [1.0], [9.0]])
+    costs = backward_coherence([early_off, late_off, None], reference, decay=0.5)
+    assert costs[0] == pytest.approx(1 / 1.5) and costs[1] == pytest.approx(0.5 / 1.5) and np.isinf(costs[2])
+    assert list(backward_coherence([early_off], np.zeros((0, 1)), 0.5)) == [0.0]
+    assert coherent_choice(np.array([1.0, 0.0, -np.inf]), costs, weight=0.0) == 0
+    assert coherent_choice(np.array([1.0, 0.0, -np.inf]), costs, weight=2.0) == 1

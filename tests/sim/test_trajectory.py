@@ -58,6 +58,24 @@ def test_future_start_holds_then_runs() -> None:
     np.testing.assert_allclose(f.sample(5.5)[0], [0.5, 0.5])
 
 
+def test_a_past_stamp_jumps_like_joint_trajectory_controller() -> None:
+    # Stamped 0.5 s ago: the current setpoint is placed at the stamp, so "now" is half-way to the first point.
+    f = _follower()
+    f.set_trajectory([1.0, 2.0], [[1.0, 1.0], [2.0, 2.0]], None, start_time=1.0, now=1.5)
+    np.testing.assert_allclose(f.sample(1.5)[0], np.asarray(START) + 0.5 * (np.array([1.0, 1.0]) - START))
+    # The same points retimed for stamp 0 (what the node sends) start at the current setpoint: no jump.
+    g = _follower()
+    g.set_trajectory([0.5, 1.5], [[1.0, 1.0], [2.0, 2.0]], None, start_time=1.5, now=1.5)
+    np.testing.assert_allclose(g.sample(1.5)[0], START)
+
+
+def test_nonzero_final_velocity_is_rejected_when_not_allowed() -> None:
+    strict = TrajectoryFollower(np.asarray(START, dtype=float), allow_nonzero_velocity_at_trajectory_end=False)
+    with pytest.raises(TrajectoryError, match="non-zero velocity"):
+        strict.set_trajectory([1.0], [[1.0, 1.0]], [[0.1, 0.0]], start_time=0.0, now=0.0)
+    assert strict.set_trajectory([1.0], [[1.0, 1.0]], [[0.0, 0.0]], start_time=0.0, now=0.0) == 1
+
+
 def test_points_in_the_past_are_skipped_and_all_past_is_rejected() -> None:
     f = _follower()
     assert f.set_trajectory([1.0, 2.0, 3.0], [[1, 1], [2, 2], [3, 3]], None, start_time=0.0, now=1.5) == 2
