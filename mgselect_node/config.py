@@ -206,7 +206,13 @@ class NodeConfig(_Validated):
         0.5, low=0.0, high=60.0,
         description="s; older camera or joint data is stale, judged on the header stamps (node clock) AND on "
                     "the wall-clock time since receipt (a stopped /clock or a dead sensor stops commanding); "
-                    "checked before inference and again just before publishing")
+                    "checked before inference starts")
+    max_command_age: float = param(
+        1.0, low=0.0, high=60.0,
+        description="s; a chunk is published only while its observation is at most this old, checked just before "
+                    "publishing on the header stamps (node clock) and on the wall-clock time since receipt: the "
+                    "budget for input age + inference latency (GPU pi0-FAST: 0.1-0.8 s). At least "
+                    "max_observation_age. With drop_stale_points the points already due are not sent")
     sync_slop: float = param(0.1, low=0.0, high=60.0,
                              description="s; largest stamp spread between the observation's parts")
     max_image_pixels: int = param(
@@ -223,6 +229,10 @@ class NodeConfig(_Validated):
         problem = instruction_problem(self.instruction)
         if problem:
             raise ConfigError(f"instruction: {problem}")
+        if self.max_command_age < self.max_observation_age:
+            raise ConfigError(f"max_command_age={self.max_command_age!r} is below max_observation_age="
+                              f"{self.max_observation_age!r}: a chunk could never be published from data that was "
+                              f"fresh enough to start it; raise max_command_age first")
 
 
 def instruction_problem(text: str) -> str:

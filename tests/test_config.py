@@ -39,3 +39,9 @@ def test_zero_keeps_its_meaning_and_the_limits_themselves_pass():
 def test_instruction_check_is_cheap_on_a_megabyte():
     assert "characters" in instruction_problem("a" * 1_000_000)
     assert instruction_problem("pick up the red cube, then place it on the plate") == ""
+
+
+def test_command_age_below_observation_age_is_refused_with_the_reason():
+    with pytest.raises(ConfigError, match=r"max_command_age=0\.2 is below max_observation_age=0\.5"):
+        Config().with_flat({"max_command_age": 0.2})
+    assert Config().with_flat({"max_observation_age": 2.0, "max_command_age": 3.0}).node.max_command_age == 3.0

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mgselect_node.config import NodeConfig
 from mgselect_node.contracts import NODE_NAME
 from mgselect_node.ros.dds_env import keep_or_use_loopback
 from mgselect_node.ros.resources import default_fastdds_profile
@@ -65,8 +66,8 @@ DIAGNOSTICS_WAIT_S = 5.0
 MS_PER_S = 1000.0
 # Latency mode runs inferences back to back: inference_rate high, and a frame older than the node's
 # max_observation_age is stale, so the node never re-runs on an old frame while the next one is on its way
-# (that would delay it). The node checks the age again at publish time, so the limit must also exceed one
-# inference: it is set to AGE_PER_ENGINE_S x the engine's first (warm-up) time, at least LATENCY_MODE_MAX_AGE_S.
+# (that would delay it). The node checks the age again at publish time against max_command_age, which must
+# exceed one inference: it is set to AGE_PER_ENGINE_S x the engine's first (warm-up) time, at least the default.
 LATENCY_MODE_MAX_AGE_S = 0.1
 AGE_PER_ENGINE_S = 3.0
 SOAK_ENGINE_SAMPLES = 10        # engine-alone calls after the soak, compared with the node's engine_total_ms
@@ -218,11 +219,11 @@ def run_latency(args: argparse.Namespace, session: Session | None = None) -> dic
                     if valid:
                         engine_valid.append(ms)
                 else:
-                    max_age = max(LATENCY_MODE_MAX_AGE_S, AGE_PER_ENGINE_S * ms / MS_PER_S)
-                    results = rig.set_params(max_observation_age=max_age)
+                    command_age = max(NodeConfig().max_command_age, AGE_PER_ENGINE_S * ms / MS_PER_S)
+                    results = rig.set_params(max_command_age=command_age)
                     if not all(r.successful for r in results):
-                        raise RuntimeError(f"max_observation_age={max_age:.3f} refused: {results[0].reason}")
-                    idle_s = max_age + 2 * ms / MS_PER_S      # stale, and a re-run on it has finished
+                        raise RuntimeError(f"max_command_age={command_age:.3f} refused: {results[0].reason}")
+                    idle_s = LATENCY_MODE_MAX_AGE_S + 2 * ms / MS_PER_S   # stale, and a re-run on it has finished
                 sample_timeout = max(MIN_SAMPLE_TIMEOUT_S, SAMPLE_TIMEOUT_ENGINE_FACTOR * ms / MS_PER_S)
                 time.sleep(idle_s)                            # the previous frame is stale: the node is idle
                 t_pub = rig.mark()

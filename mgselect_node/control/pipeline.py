@@ -265,18 +265,18 @@ class ControlPipeline:
 
     def stale_at_publish(self, outcome: StepOutcome, now_s: float, received_now_s: float | None = None) -> str:
         """Why the outcome's observation is too old to command the arm NOW ('' when it is fresh enough).
-        Inference takes time: the age checked before it is not the age the arm acts on."""
-        max_age = self._config.node.max_observation_age
+        Inference takes time: the age checked before it is not the age the arm acts on (max_command_age)."""
+        max_age = self._config.node.max_command_age
         if outcome.stamps:
             label, oldest = min(outcome.stamps.items(), key=lambda item: item[1])
             if now_s - oldest > max_age:
                 return (f"stale at publish: {label} was {now_s - oldest:.3f} s old when the chunk was ready > "
-                        f"max_observation_age {max_age:.3f} s (inference too slow for this age limit?)")
+                        f"max_command_age {max_age:.3f} s (inference too slow for this age limit?)")
         if received_now_s is not None and outcome.received_s is not None:
             waited = received_now_s - outcome.received_s
             if waited > max_age:
                 return (f"stale at publish: observation received {waited:.3f} s (wall clock) before the chunk "
-                        f"was ready > max_observation_age {max_age:.3f} s")
+                        f"was ready > max_command_age {max_age:.3f} s")
         return ""
 
     def _plan(self, config: Config, obs: Observation, result: SelectionResult,

@@ -47,12 +47,12 @@ def _rss_mb() -> float:
 def level_and_message(view: NodeView, stats: NodeStats) -> tuple[bytes, str]:
     """The status line: not active, waiting, an inference running too long to be usable, or the last step."""
     last, _, _, _ = stats.snapshot()
-    max_age = view.config.node.max_observation_age
+    max_age = view.config.node.max_command_age
     if not view.active:
         return DiagnosticStatus.WARN, f"{view.lifecycle}: not commanding the arm"
     if view.step_running_s is not None and view.step_running_s > max_age:
         return DiagnosticStatus.ERROR, (f"stalled: inference running for {view.step_running_s:.1f} s > "
-                                        f"max_observation_age {max_age:.3f} s; its chunk will not be commanded")
+                                        f"max_command_age {max_age:.3f} s; its chunk will not be commanded")
     if last is None:
         return DiagnosticStatus.WARN, "active: waiting for the first observation"
     level = LEVELS.get(last.status, DiagnosticStatus.ERROR)

@@ -221,7 +221,7 @@ def test_a_failing_policy_call_is_an_outcome_not_an_exception():
 
 
 def test_age_is_checked_again_at_publish_time():
-    p, _ = make(Config().with_flat({"max_observation_age": 0.5}))
+    p, _ = make(Config().with_flat({"max_observation_age": 0.5, "max_command_age": 0.5}))
     for i in range(len(p.config.node.image_topics)):
         p.on_image(i, IMG, NOW, received_s=1000.0)
     p.on_joint_state(JOINTS, STATE, NOW, received_s=1000.0)

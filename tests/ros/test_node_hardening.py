@@ -228,7 +228,7 @@ def test_stopped_sim_clock_and_silent_sensors_stop_commanding(rig):
 
 
 def test_inference_slower_than_the_age_limit_commands_nothing(rig):
-    """The age is checked again at publish time: a chunk from data older than max_observation_age is dropped."""
+    """The age is checked again at publish time: a chunk from data older than max_command_age is dropped."""
     try:
         send_instruction(rig, "slow")
         values = refused_and_recovers(rig, "stale at publish")
