@@ -114,7 +114,8 @@ class Listener:
 
     def _add(self, bucket: list, item: object) -> None:
         with self.lock:
-            bucket.append((self.clock_s, item))
+            if self.clock_s > 0.0:             # before this listener's first /clock the receipt time is unknown
+                bucket.append((self.clock_s, item))
 
     def close(self) -> None:
         self.executor.shutdown()
