@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--temperatures", default="0.5,1.0")
     dev.add_argument("--masks", default="text,state,both")
     dev.add_argument("--num-candidates", type=int, default=4)
+    dev.add_argument("--episode-seconds", type=float, default=0.0, help="time limit (0 = simulator default)")
     dev.add_argument("--threads", type=int, default=1)
     dev.add_argument("--out", required=True)
     dev.add_argument("--no-progress", action="store_true")
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             temperatures = [float(t) for t in args.temperatures.split(",") if t.strip()]
             masks = [m.strip() for m in args.masks.split(",") if m.strip()]
             settings = EvalSettings(policy=args.policy, episodes=args.episodes, seed=args.seed,
-                                    threads=args.threads)
+                                    episode_seconds=args.episode_seconds, threads=args.threads)
             rows = dev_sweep(settings, temperatures, masks, parse_counts(str(args.num_candidates))[-1],
                              progress=not args.no_progress)
             best = choose_setting(rows)

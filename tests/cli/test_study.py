@@ -13,7 +13,7 @@ from mgselect_node.evaluation.study import contact_sheets
 
 def test_dev_sweep_writes_diversity_and_a_choice(tmp_path):
     code = main(["dev", "--policy", "default", "--episodes", "1", "--temperatures", "1.0", "--masks", "state",
-                 "--num-candidates", "2", "--out", str(tmp_path), "--no-progress"])
+                 "--num-candidates", "2", "--episode-seconds", "1", "--out", str(tmp_path), "--no-progress"])
     assert code == 0
     data = json.loads((tmp_path / "dev.json").read_text())
     assert [r["cell"] for r in data["rows"]] == ["greedy", "sample N=2", "mg_select:state N=2"]
