@@ -103,7 +103,7 @@ class SelectionConfig(_Validated):
     temperature: float = param(1.0, low=0.0, high=5.0,
                                description=f"sampling temperature tau: 0 (greedy decoding of every row) or "
                                            f"[{MIN_TEMPERATURE}, 5.0]")
-    mask_mode: str = param("text", choices=MASK_MODES,
+    mask_mode: str = param("both", choices=MASK_MODES,
                            description="MG-Select reference: mask the instruction, the state, or both")
     aggregation: str = param("sum", choices=AGGREGATIONS,
                              description="how token scores (KL(Q||P), log P) are combined over action tokens: "
