@@ -100,10 +100,10 @@ class SelectionConfig(_Validated):
     strategy: str = param("mg_select", choices=STRATEGIES,
                           description=strategies.describe())
     num_candidates: int = param(4, low=1, high=64, description="N sampled candidate chunks per inference")
-    temperature: float = param(0.5, low=0.0, high=5.0,
+    temperature: float = param(1.0, low=0.0, high=5.0,
                                description=f"sampling temperature tau: 0 (greedy decoding of every row) or "
                                            f"[{MIN_TEMPERATURE}, 5.0]")
-    mask_mode: str = param("text", choices=MASK_MODES,
+    mask_mode: str = param("both", choices=MASK_MODES,
                            description="MG-Select reference: mask the instruction, the state, or both")
     aggregation: str = param("sum", choices=AGGREGATIONS,
                              description="how token scores (KL(Q||P), log P) are combined over action tokens: "

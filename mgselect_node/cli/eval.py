@@ -2,7 +2,7 @@
 
     mgselect eval --policy default --episodes 20 \\
         --strategies greedy,sample,likelihood,mg_select:text,mg_select:state,mg_select:both \\
-        --num-candidates 1,2,4,8 --temperature 0.5 --out eval/sim-mgselect-star
+        --num-candidates 1,2,4,8 --temperature 1.0 --out eval/sim-mgselect-star
 
 In-process, no DDS (mgselect_node/evaluation/: cells.py the grid, runner.py the episodes and seeds,
 statistics.py, report.py, probe.py the offline selection probe). Writes to --out: results.md (success with a

@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("mgselect_node.cli.eval:main", "evaluate strategies in the simulator"),
     "eval-realtime": ("mgselect_node.cli.eval_realtime:main",
                       "chunk execution modes x injected inference delays in the simulator"),
+    "study": ("mgselect_node.cli.study:main", "dev-scene sweep (diversity) and paired analysis of an eval"),
 }
 
 

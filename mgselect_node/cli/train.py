@@ -11,12 +11,13 @@ sequences, `--threads 1` (the other core busy with a second training): 0.18-0.20
 min, peak RSS 0.8 GB. Two torch threads on a machine shared with other jobs were SLOWER (1.4-3 s/step at
 batch 32) than one.
 
-Reproduce the shipped bundles (dataset: 100 expert episodes, scene seeds 0..99):
-    mgselect collect --episodes 100 --seed 0 --out data/sim100
-    mgselect train --data data/sim100 --out mgselect_node/policies/sim-vanilla --steps 3000 --seed 0 \\
-        --dropout text=0,state=0,both=0 --threads 1 --discard-checkpoint
-    mgselect train --data data/sim100 --out mgselect_node/policies/sim-mgselect-star --steps 3000 --seed 0 \\
+Reproduce the shipped bundles (1000 expert episodes, scene seeds 0..999; 6000 steps each: 50 min at 0.5 s/step
+on the loaded shared machine for sim-mgselect-star, 21 min at 0.21 s/step for sim-vanilla; peak RSS 2.9 GB):
+    mgselect collect --episodes 1000 --seed 0 --out data/sim1000
+    mgselect train --data data/sim1000 --out mgselect_node/policies/sim-mgselect-star --steps 6000 --seed 0 \\
         --dropout text=0.15,state=0.15,both=0.1 --threads 1 --discard-checkpoint
+    mgselect train --data data/sim1000 --out mgselect_node/policies/sim-vanilla --steps 6000 --seed 0 \\
+        --dropout text=0,state=0,both=0 --threads 1 --discard-checkpoint
 """
 
 from __future__ import annotations
