@@ -59,14 +59,20 @@ def parse_strategies(text: str) -> list[tuple[str, str | None]]:
     return out
 
 
-def parse_counts(text: str) -> list[int]:
+def parse_int_list(text: str, option: str, minimum: int, unit: str = "") -> list[int]:
+    """'4,1,2' -> [1, 2, 4] (sorted, unique); InputError naming `option` unless all are integers >= minimum."""
+    unit = f" ({unit})" if unit else ""
     try:
-        counts = sorted({int(p) for p in text.split(",") if p.strip()})
+        values = sorted({int(p) for p in text.split(",") if p.strip()})
     except ValueError as exc:
-        raise InputError(f"--num-candidates {text!r}: expected comma-separated integers") from exc
-    if not counts or counts[0] < 1:
-        raise InputError(f"--num-candidates {text!r}: expected integers >= 1")
-    return counts
+        raise InputError(f"{option} {text!r}: expected comma-separated integers{unit}") from exc
+    if not values or values[0] < minimum:
+        raise InputError(f"{option} {text!r}: expected integers >= {minimum}{unit}")
+    return values
+
+
+def parse_counts(text: str) -> list[int]:
+    return parse_int_list(text, "--num-candidates", 1)
 
 
 def plan_cells(strategies: Sequence[tuple[str, str | None]], counts: Sequence[int]) -> list[Cell]:

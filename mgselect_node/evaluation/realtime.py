@@ -30,6 +30,7 @@ from mgselect_node.config import ExecutionConfig
 from mgselect_node.contracts import episode_inference_seed
 from mgselect_node.errors import InputError
 from mgselect_node.evaluation import realtime_metrics as rm
+from mgselect_node.evaluation.cells import parse_int_list
 from mgselect_node.evaluation.runner import DEFAULT_SEED
 
 MODES = ("fixed-rate", "drop-stale", "continuous", "coherence", "blend")
@@ -56,13 +57,7 @@ def mode_overrides(mode: str, coherence_weight: float, blend_decay: float) -> di
 
 
 def parse_delays(text: str) -> list[int]:
-    try:
-        delays = sorted({int(p) for p in text.split(",") if p.strip()})
-    except ValueError as exc:
-        raise InputError(f"--delays {text!r}: expected comma-separated integers (ms)") from exc
-    if not delays or delays[0] < 0:
-        raise InputError(f"--delays {text!r}: expected integers >= 0")
-    return delays
+    return parse_int_list(text, "--delays", 0, "ms")
 
 
 @dataclass
