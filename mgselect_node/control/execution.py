@@ -43,6 +43,7 @@ class ExecutionCounters:
     underrun_s: float = 0.0
     last_underrun_s: float = 0.0     # of the last publish (0 = the controller still had points)
     last_time_left_s: float = float("nan")   # committed time left at the last publish
+    released: int = 0                # committed trajectories let go because the arm was elsewhere
 
 
 class ChunkExecutor:
@@ -78,6 +79,22 @@ class ChunkExecutor:
     @property
     def committed(self) -> Committed | None:
         return self._committed
+
+    def release_if_diverged(self, t: float, measured: np.ndarray, tolerance: float) -> bool:
+        """Let go of the committed trajectory when the arm measured at `t` is more than `tolerance` (any joint)
+        from where that trajectory put it: it was reset, stopped or moved by hand, and a controller no longer
+        follows it. Otherwise coherence, blending and the seam would pull every new chunk towards a trajectory
+        the arm has left, and safety would reject them all (the node would never command again)."""
+        with self._lock:
+            committed = self._committed
+            if committed is None:
+                return False
+            gap = float(np.max(np.abs(committed.position_at(t)[0] - np.asarray(measured, dtype=np.float64))))
+            if gap <= tolerance:
+                return False
+            self._committed = None
+            self.counters.released += 1
+            return True
 
     # --- scheduling ----------------------------------------------------------------------------------
     def record_latency(self, seconds: float) -> None:

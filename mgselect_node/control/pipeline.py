@@ -255,6 +255,7 @@ class ControlPipeline:
         if not result.valid or result.chunk is None:
             return StepOutcome(INVALID_CHUNK, result=result, timings_ms=timings,
                                reason=f"no valid action chunk: {result.reason or 'no candidate decoded'}", **base)
+        self.execution.release_if_diverged(t_obs_of(obs), obs.state, config.safety.max_start_distance)
         result = self._cohere(config, obs, result)
         outcome = self._plan(config, obs, result, joint_names)
         outcome.timings_ms = {**timings, "safety_ms": (time.perf_counter() - t_selected) * MS_PER_S}

@@ -71,7 +71,7 @@ def execution_values(pipeline: pl.ControlPipeline, now_s: float) -> list[tuple[s
     return [("execution_mode", ex.config.execution_mode), ("latency_estimate_s", ex.latency_estimate(horizon_s)),
             ("committed_time_left_s", ex.time_left(now_s)), ("time_left_at_last_publish_s", c.last_time_left_s),
             ("underruns", c.underruns), ("underrun_s", c.underrun_s), ("points_dropped_stale", c.points_dropped),
-            ("chunks_all_stale", c.all_stale)]
+            ("chunks_all_stale", c.all_stale), ("committed_released", c.released)]
 
 
 def values(view: NodeView, stats: NodeStats) -> list[tuple[str, object]]:

@@ -114,3 +114,19 @@ def test_continuous_next_start_uses_the_latency_estimate():
     fixed = p.config.with_flat({"execution_mode": "fixed_rate", "inference_rate": 2.0})
     p.update_config(fixed)
     assert p.next_start(NOW + 0.05, NOW) == pytest.approx(NOW + 0.5)
+
+
+def test_a_committed_trajectory_the_arm_has_left_is_released_and_commanding_goes_on():
+    """A sim reset, an e-stop or a hand moves the arm away from what was sent: coherence, blending and the
+    seam must then start from the measured state, or safety rejects every new chunk and the node stalls."""
+    p, out = stepped(Config().with_flat({"blend_decay": 0.5, "max_start_distance": 0.5}))
+    p.finalize(out, NOW + 0.05)
+    moved = [s + 1.0 for s in STATE]                        # 1 rad away on every joint (> max_start_distance)
+    feed(p, stamp=NOW + 0.2, state=moved)
+    sent = p.finalize(p.step(NOW + 0.2), NOW + 0.25)
+    assert sent.status == pl.OK, sent.reason
+    assert p.execution.counters.released == 1
+    np.testing.assert_allclose(p.execution.committed.start_position, moved)
+    feed(p, stamp=NOW + 0.3, state=moved)                   # the arm follows the new trajectory: kept
+    assert p.finalize(p.step(NOW + 0.3), NOW + 0.35).status == pl.OK
+    assert p.execution.counters.released == 1
