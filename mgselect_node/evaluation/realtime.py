@@ -19,7 +19,6 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from mgselect_node.errors import InputError
 from mgselect_node.evaluation import realtime_metrics as rm
 from mgselect_node.evaluation.cells import parse_int_list
 from mgselect_node.evaluation.runner import DEFAULT_SEED
+from mgselect_node.evaluation.workers import map_jobs
 
 MODES = ("fixed-rate", "drop-stale", "continuous", "coherence", "blend")
 DEFAULT_MODE = "blend"        # what config.py's defaults amount to (with schedule_margin 0.15 s)
@@ -182,17 +182,8 @@ class RealtimeEvaluator:
         self.env.close()
 
 
-_WORKER: RealtimeEvaluator | None = None
-
-
-def _init_worker(settings: RealtimeSettings) -> None:
-    global _WORKER
-    _WORKER = RealtimeEvaluator(settings)
-
-
-def _run_job(job: tuple[str, int, int]) -> rm.EpisodeMetrics:
-    assert _WORKER is not None
-    return _WORKER.run_episode(*job)[0]
+def _run_job(evaluator: RealtimeEvaluator, job: tuple[str, int, int]) -> rm.EpisodeMetrics:
+    return evaluator.run_episode(*job)[0]
 
 
 def run_jobs(settings: RealtimeSettings, jobs: Sequence[tuple[str, int, int]], workers: int,
@@ -203,23 +194,12 @@ def run_jobs(settings: RealtimeSettings, jobs: Sequence[tuple[str, int, int]], w
 
     bar = tqdm(total=len(jobs), desc="eval-realtime", unit="ep", disable=not progress, dynamic_ncols=True)
     results: list[rm.EpisodeMetrics] = []
-    if workers <= 1:
-        _init_worker(settings)
-        iterator = map(_run_job, jobs)
-    else:
-        import multiprocessing
-
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(settings,))
-        iterator = pool.map(_run_job, jobs)
-    for result in iterator:
+    for result in map_jobs(RealtimeEvaluator, settings, jobs, _run_job, workers):
         results.append(result)
         if log is not None:
             with open(log, "a") as fh:
                 fh.write(json.dumps(asdict(result)) + "\n")
         bar.update(1)
-    if workers > 1:
-        pool.shutdown()
     bar.close()
     return results
 

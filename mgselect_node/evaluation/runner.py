@@ -13,7 +13,6 @@ fallback decoded) holds the arm for `execute_steps` steps.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +21,7 @@ from mgselect_node.config import SelectionConfig
 from mgselect_node.contracts import episode_inference_seed as inference_seed
 from mgselect_node.errors import InputError
 from mgselect_node.evaluation.cells import Cell
+from mgselect_node.evaluation.workers import map_jobs
 
 DEFAULT_EPISODES = 20
 DEFAULT_SEED = 1_000_000      # scene seeds disjoint from `mgselect collect`'s (0, 1, 2, ...)
@@ -125,18 +125,8 @@ class Evaluator:
         self.env.close()
 
 
-# Worker-process plumbing: one Evaluator per process, built once by the pool initializer.
-_WORKER: Evaluator | None = None
-
-
-def _init_worker(settings: EvalSettings) -> None:
-    global _WORKER
-    _WORKER = Evaluator(settings)
-
-
-def _run_job(job: tuple[Cell, int]) -> EpisodeResult:
-    assert _WORKER is not None
-    return _WORKER.run_episode(*job)
+def _run_job(evaluator: Evaluator, job: tuple[Cell, int]) -> EpisodeResult:
+    return evaluator.run_episode(*job)
 
 
 def run_cells(settings: EvalSettings, cells: Sequence[Cell], workers: int = 1,
@@ -147,23 +137,9 @@ def run_cells(settings: EvalSettings, cells: Sequence[Cell], workers: int = 1,
     jobs = [(cell, k) for cell in cells for k in range(settings.episodes)]
     results: list[EpisodeResult] = []
     bar = tqdm(total=len(jobs), desc="eval", unit="ep", disable=not progress, dynamic_ncols=True)
-    if workers <= 1:
-        evaluator = Evaluator(settings)
-        try:
-            for job in jobs:
-                results.append(evaluator.run_episode(*job))
-                _progress(bar, results)
-        finally:
-            evaluator.close()
-    else:
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                 initargs=(settings,)) as pool:
-            for result in pool.map(_run_job, jobs):
-                results.append(result)
-                _progress(bar, results)
+    for result in map_jobs(Evaluator, settings, jobs, _run_job, workers):
+        results.append(result)
+        _progress(bar, results)
     bar.close()
     return results
 
