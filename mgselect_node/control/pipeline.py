@@ -314,8 +314,9 @@ class ControlPipeline:
 
     def _cohere(self, config: Config, obs: Observation, result: SelectionResult) -> SelectionResult:
         """Re-pick among the candidates by score and coherence with the committed trajectory (if enabled)."""
-        if result.fallback or result.selected < 0:
-            return result
+        if (result.fallback or result.selected < 0 or config.execution.coherence_weight <= 0
+                or self.execution.committed is None):
+            return result                          # nothing to be coherent with: no per-candidate work
         steps = config.node.execute_steps or self.spec.horizon
         targets = [None if c is None else self.spec.to_joint_positions(np.asarray(c, dtype=np.float64),
                                                                          obs.state)[:steps]
