@@ -1,6 +1,5 @@
 from mgselect_node.evaluation.workers import map_jobs
 
-
 CLOSED: list[int] = []
 
 
