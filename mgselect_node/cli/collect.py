@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-objects", type=int, default=DEFAULT_NUM_OBJECTS, help="pads on the table")
     p.add_argument("--hold-steps", type=int, default=DEFAULT_HOLD_STEPS,
                    help="steps recorded from the touch on (the touching step included)")
+    p.add_argument("--targets-per-layout", type=int, default=1,
+                   help="attempts sharing one scene, each naming a different pad (1..num-objects)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -35,8 +37,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mgselect collect: --episodes {args.episodes}, --hold-steps {args.hold_steps} must be >= 1 and "
               f"--image-size {args.image_size} >= 8", file=sys.stderr)
         return 2
+    if not 1 <= args.targets_per_layout <= args.num_objects:
+        print(f"mgselect collect: --targets-per-layout {args.targets_per_layout}: expected 1..{args.num_objects} "
+              "(the pads on the table)", file=sys.stderr)
+        return 2
     info = collect(args.out, args.episodes, seed=args.seed, image_size=args.image_size,
-                   num_objects=args.num_objects, hold_steps=args.hold_steps, progress=not args.quiet)
+                   num_objects=args.num_objects, hold_steps=args.hold_steps,
+                   targets_per_layout=args.targets_per_layout, progress=not args.quiet)
     size = sum(f.stat().st_size for f in Path(args.out).rglob("*") if f.is_file())
     print(f"wrote {info['total_episodes']} episodes, {info['total_frames']} frames, {size / 2**20:.1f} MiB to "
           f"{args.out} in {info['seconds']:.1f} s (expert succeeded {info['total_episodes']}/{info['attempts']})")

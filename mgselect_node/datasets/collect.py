@@ -3,8 +3,12 @@
     mgselect collect --episodes 50 --out data/touch50 [--seed 0] [--image-size 96]
 
 Attempt k uses scene seed `seed + k` and task k mod 4 (red, green, blue, yellow), so the colours are balanced
-even for 30 demos; an attempt the expert fails is skipped and the next seed is tried. Each episode is recorded
-up to the expert's touch and on for --hold-steps steps in all (the policy must learn to stay). The layout is
+even for 30 demos; an attempt the expert fails is skipped and the next seed is tried. With
+--targets-per-layout P > 1, attempts k..k+P-1 share scene seed `seed + k // P` (same pads, same colours, same
+start pose) and each names a different pad: the same first image goes with P instructions and P motions, so
+only the instruction tells them apart (contrastive demonstrations for grounding the colour word).
+
+Each episode is recorded up to the expert's touch and on for --hold-steps steps in all (the policy must learn to stay). The layout is
 LeRobot's with .npz instead of parquet/mp4: see mgselect_node/datasets/episodes.py for why and for the files.
 Evaluation should use scene seeds outside [seed, seed + attempts), e.g. from 1_000_000 on.
 """
@@ -32,9 +36,10 @@ DEFAULT_HOLD_STEPS = 10  # steps recorded from the touch on: about one action ch
 MAX_ATTEMPTS_FACTOR = 2  # give up after this many attempts per requested episode
 
 
-def record_episode(env: SimEnv, seed: int, task: str, hold_steps: int) -> Episode:
-    """One expert episode from reset(seed, task): frames up to the touch, `hold_steps` in all from it on."""
-    obs = env.reset(seed=seed, task=task)
+def record_episode(env: SimEnv, seed: int, task: str | None, hold_steps: int, target: str | None = None) -> Episode:
+    """One expert episode from reset(seed, task, target): frames up to the touch, `hold_steps` in all from it
+    on."""
+    obs = env.reset(seed=seed, task=task, target=target)
     expert = ScriptedExpert(env)
     expert.reset()
     images, states, actions = [], [], []
@@ -54,10 +59,13 @@ def record_episode(env: SimEnv, seed: int, task: str, hold_steps: int) -> Episod
 
 def collect(out: str | Path, episodes: int, *, seed: int = 0, image_size: int = DEFAULT_IMAGE_SIZE,
             num_objects: int = DEFAULT_NUM_OBJECTS, hold_steps: int = DEFAULT_HOLD_STEPS,
-            progress: bool = True) -> dict[str, object]:
+            targets_per_layout: int = 1, progress: bool = True) -> dict[str, object]:
     """Write `episodes` successful expert demonstrations to `out`; returns info.json plus attempt counts."""
     if episodes < 1 or hold_steps < 1:
         raise ValueError(f"episodes={episodes}, hold_steps={hold_steps}: both must be >= 1")
+    if not 1 <= targets_per_layout <= num_objects:
+        raise ValueError(f"targets_per_layout={targets_per_layout}: expected 1..{num_objects} (the pads on the "
+                         "table)")
     env = SimEnv(seed=seed, image_size=image_size, num_objects=num_objects)
     expert_defaults = ScriptedExpert(env)
     writer = DatasetWriter(
@@ -69,7 +77,7 @@ def collect(out: str | Path, episodes: int, *, seed: int = 0, image_size: int = 
             "tasks": list(TASKS), "instruction_template": INSTRUCTION_TEMPLATE,
             "env": {"num_objects": num_objects, "control_rate": env.control_rate,
                     "episode_seconds": env.episode_seconds, "success_tolerance": env.success_tolerance,
-                    "image_size": image_size},
+                    "image_size": image_size, "targets_per_layout": targets_per_layout},
             "expert": {"hover_height": expert_defaults.hover_height,
                        "max_joint_speed": expert_defaults.max_joint_speed,
                        "descent_seconds": expert_defaults.descent_seconds, "hold_steps": hold_steps},
@@ -81,7 +89,7 @@ def collect(out: str | Path, episodes: int, *, seed: int = 0, image_size: int = 
             if attempts >= episodes * MAX_ATTEMPTS_FACTOR:
                 raise RuntimeError(f"the expert failed {attempts - written} of {attempts} attempts; "
                                    "the simulator or expert is broken")
-            episode = record_episode(env, seed + attempts, TASKS[attempts % len(TASKS)], hold_steps)
+            episode = _attempt(env, seed, attempts, targets_per_layout, hold_steps)
             attempts += 1
             if not episode.success:
                 continue
@@ -93,3 +101,13 @@ def collect(out: str | Path, episodes: int, *, seed: int = 0, image_size: int = 
     env.close()
     info = writer.finish()
     return {**info, "attempts": attempts, "seconds": time.monotonic() - started}
+
+
+def _attempt(env: SimEnv, seed: int, attempt: int, targets_per_layout: int, hold_steps: int) -> Episode:
+    """Attempt k: one task per colour in turn, or the (k mod P)-th pad of the scene shared by P attempts."""
+    if targets_per_layout == 1:
+        return record_episode(env, seed + attempt, TASKS[attempt % len(TASKS)], hold_steps)
+    scene = seed + attempt // targets_per_layout
+    env.reset(seed=scene)
+    target = list(env.pad_positions)[attempt % targets_per_layout]
+    return record_episode(env, scene, None, hold_steps, target=target)

@@ -33,11 +33,14 @@ class ModelDims:
 
 
 TINY = ModelDims()
+# TINY with 8 px patches: 64 image tokens instead of 16, so a pad (about 7 px at 64 px) falls mostly inside one
+# patch and the colour word can attend to the token that holds it.
+TINY_PATCH8 = ModelDims(patch_size=8)
 # pi0-FAST: SigLIP So400m/14 at 224 px + Gemma 2B (PaliGemma 3B); random weights for GPU benchmarks only.
 PI0FAST = ModelDims(image_size=224, patch_size=14, vision_hidden=1152, vision_layers=27, vision_heads=16,
                     vision_intermediate=4304, hidden=2048, layers=18, heads=8, kv_heads=1, head_dim=256,
                     intermediate=16384)
-PRESETS = {"tiny": TINY, "pi0fast": PI0FAST}
+PRESETS = {"tiny": TINY, "tiny_patch8": TINY_PATCH8, "pi0fast": PI0FAST}
 
 
 def build_config(vocab_size: int, dims: ModelDims = TINY) -> PaliGemmaConfig:

@@ -170,10 +170,14 @@ class SimEnv:
     def done(self) -> bool:
         return self._success or self.steps >= self.max_steps
 
-    def reset(self, seed: int | None = None, task: str | None = None) -> Observation:
-        """Start an episode. seed: the scene (None = next from this env's generator); task: colour override."""
+    def reset(self, seed: int | None = None, task: str | None = None, target: str | None = None) -> Observation:
+        """Start an episode. seed: the scene (None = next from this env's generator); task: colour override
+        (the named pad keeps the seed's target place); target: name another pad of the same scene (layout and
+        colours unchanged, so one image goes with several instructions)."""
         if task is not None and task not in TASKS:
             raise InputError(f"task={task!r}: expected one of {list(TASKS)}")
+        if task is not None and target is not None:
+            raise InputError("reset: give task or target, not both")
         self.episode_seed = int(self._seed_rng.integers(SEED_BOUND)) if seed is None else int(seed)
         rng = np.random.default_rng(self.episode_seed)
         colors = [TASKS[i] for i in rng.permutation(len(TASKS))[: self.num_objects]]
@@ -186,6 +190,10 @@ class SimEnv:
                 colors[other], colors[target_slot] = colors[target_slot], colors[other]
             else:
                 colors[target_slot] = task
+        if target is not None:
+            if target not in colors:
+                raise InputError(f"target={target!r}: scene {self.episode_seed} has only the pads {colors}")
+            target_slot = colors.index(target)
         self.task = colors[target_slot]
         self.pad_positions = dict(zip(colors, places, strict=True))
         home = np.asarray(HOME_POSITION) + rng.uniform(-HOME_JITTER, HOME_JITTER, len(JOINT_NAMES))

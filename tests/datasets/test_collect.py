@@ -75,3 +75,21 @@ def test_collect_refuses_to_overwrite_and_bad_arguments(dataset_dir, capsys) -> 
         main(["--episodes", "1", "--out", str(dataset_dir), "--quiet"])
     assert main(["--episodes", "0", "--out", str(dataset_dir / "x"), "--quiet"]) == 2
     assert "--episodes 0" in capsys.readouterr().err
+
+
+def test_targets_per_layout_records_every_pad_of_one_scene(tmp_path) -> None:
+    out = tmp_path / "paired"
+    args = ["--episodes", "3", "--out", str(out), "--seed", "11", "--image-size", str(IMAGE_SIZE),
+            "--hold-steps", "1", "--targets-per-layout", "3", "--quiet"]
+    assert main(args) == 0
+    episodes = list(load_dataset(out))
+    assert {e.seed for e in episodes} == {11}
+    scene = SimEnv(0, image_size=IMAGE_SIZE)
+    scene.reset(seed=11)
+    assert sorted(e.task for e in episodes) == sorted(scene.pad_positions)
+    first_images = [e.images["front"][0] for e in episodes]
+    for image in first_images[1:]:
+        np.testing.assert_array_equal(image, first_images[0])
+    assert len({tuple(np.round(e.action[-1], 3)) for e in episodes}) == 3  # three different motions
+    assert main(["--episodes", "1", "--out", str(tmp_path / "bad"), "--targets-per-layout", "5",
+                 "--quiet"]) == 2

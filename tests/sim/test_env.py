@@ -109,6 +109,24 @@ def test_task_override_keeps_the_layout_and_recolours_the_target(env: SimEnv) ->
         env.reset(task="purple")
 
 
+def test_target_names_another_pad_of_the_same_scene(env: SimEnv) -> None:
+    first = env.reset(seed=4)
+    pads = {c: p.copy() for c, p in env.pad_positions.items()}
+    for color in pads:
+        obs = env.reset(seed=4, target=color)
+        assert env.task == color and env.instruction == instruction_for(color)
+        assert env.pad_positions.keys() == pads.keys()
+        for c, p in pads.items():
+            np.testing.assert_array_equal(env.pad_positions[c], p)
+        np.testing.assert_array_equal(obs.image, first.image)  # the same picture, another instruction
+        np.testing.assert_array_equal(obs.state, first.state)
+    missing = next(c for c in TASKS if c not in pads)
+    with pytest.raises(InputError, match="has only the pads"):
+        env.reset(seed=4, target=missing)
+    with pytest.raises(InputError, match="not both"):
+        env.reset(seed=4, task="red", target="red")
+
+
 def test_position_control_reaches_targets_and_clips_to_limits(env: SimEnv) -> None:
     env.reset(seed=0)
     goal = np.array([0.4, 0.9, 1.1, 0.6])
