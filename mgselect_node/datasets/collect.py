@@ -9,7 +9,8 @@ start pose) and each names a different pad: the same first image goes with P ins
 only the instruction tells them apart (contrastive demonstrations for grounding the colour word).
 
 Each episode is recorded up to the expert's touch and on for --hold-steps steps in all (the policy must learn to
-stay). The layout is LeRobot's with .npz instead of parquet/mp4: see mgselect_node/datasets/episodes.py for why and for the files.
+stay). The layout is LeRobot's with .npz instead of parquet/mp4: see mgselect_node/datasets/episodes.py for why
+and for the files.
 Evaluation should use scene seeds outside [seed, seed + attempts), e.g. from 1_000_000 on.
 """
 
