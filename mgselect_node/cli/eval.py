@@ -5,9 +5,9 @@
         --num-candidates 1,2,4,8 --temperature 1.0 --out eval/sim-mgselect-star
 
 In-process, no DDS (mgselect_node/evaluation/: cells.py the grid, runner.py the episodes and seeds,
-statistics.py, report.py, probe.py the offline selection probe). Writes to --out: results.md (success with a
-95% Wilson interval, mean latency per inference, candidate validity, inferences without any valid action),
-results.json (every episode), success.png.
+statistics.py, report.py, probe.py the offline selection probe, grounding.py the instruction probe). Writes to
+--out: results.md (success with a 95% Wilson interval, mean latency per inference, candidate validity,
+inferences without any valid action), results.json (every episode), success.png.
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--probe", type=int, default=0, metavar="SCENES",
                         help="instead of closed loop: offline selection probe on SCENES expert-driven scenes "
                              "(N = the largest --num-candidates), writes probe.md / probe.json")
+    parser.add_argument("--grounding", type=int, default=0, metavar="SCENES",
+                        help="instead of closed loop: does the first chunk follow the instruction? Each pad of "
+                             "SCENES scenes named in turn with the same image; writes grounding.md / .json")
     parser.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -78,6 +81,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     progress=not args.no_progress)
             write_probe(Path(args.out), probe)
             print(probe_table(probe))
+            return 0
+        if args.grounding:
+            from mgselect_node.evaluation.grounding import grounding_table, probe_grounding, write_grounding
+
+            grounding = probe_grounding(settings, args.grounding, progress=not args.no_progress)
+            write_grounding(Path(args.out), grounding)
+            print(grounding_table(grounding))
             return 0
         started = time.perf_counter()
         results = run_cells(settings, cells, workers=args.workers, progress=not args.no_progress)

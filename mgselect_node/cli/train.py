@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="condition dropout probabilities, e.g. text=0.15,state=0.15,both=0.1 (0 = vanilla)")
     parser.add_argument("--horizon", type=int, default=recipe.DEFAULT_HORIZON, help="action chunk length (steps)")
     parser.add_argument("--fast-vocab", type=int, default=recipe.DEFAULT_FAST_VOCAB, help="FAST BPE vocabulary size")
+    parser.add_argument("--early-fraction", type=float, default=0.0,
+                        help="share of every batch drawn from the first --early-frames frames of episodes, where "
+                             "only the instruction tells the target (0 = uniform over frames)")
+    parser.add_argument("--early-frames", type=int, default=recipe.DEFAULT_EARLY_FRAMES)
     parser.add_argument("--dims", choices=sorted(PRESETS), default="tiny", help="model size preset")
     parser.add_argument("--action-mode", choices=recipe.ACTION_MODES, default="absolute")
     parser.add_argument("--checkpoint-every", type=int, default=recipe.DEFAULT_CHECKPOINT_EVERY)
@@ -76,7 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             dropout=recipe.parse_dropout(args.dropout), horizon=args.horizon, fast_vocab=args.fast_vocab,
             dims=args.dims, schedule=args.schedule, action_mode=args.action_mode,
             checkpoint_every=args.checkpoint_every, weights_dtype=args.weights_dtype,
-            max_episodes=args.max_episodes, name=args.name, progress=not args.no_progress)
+            max_episodes=args.max_episodes, early_fraction=args.early_fraction, early_frames=args.early_frames,
+            name=args.name, progress=not args.no_progress)
         try:
             dataset = load_dataset(args.data)
         except DatasetError as exc:

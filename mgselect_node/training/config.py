@@ -15,6 +15,7 @@ DEFAULT_LR = 5e-4
 DEFAULT_FAST_VOCAB = 256
 DEFAULT_CHECKPOINT_EVERY = 500
 DEFAULT_LOG_EVERY = 25
+DEFAULT_EARLY_FRAMES = 10  # one chunk (1 s at 10 Hz): the expert's transfer has barely started
 SCHEDULES = ("cosine", "constant")
 ACTION_MODES = ("absolute", "delta")
 WEIGHT_DTYPES = ("float32", "float16", "bfloat16")
@@ -64,18 +65,25 @@ class TrainConfig:
     weights_dtype: str = "float16"
     log_every: int = DEFAULT_LOG_EVERY
     max_episodes: int = 0  # use only the first N successful episodes (0 = all)
+    # Decision frames: this share of every batch comes from the first `early_frames` frames of episodes, where
+    # the arm has not moved yet and only the instruction says which pad to head for (0 = uniform over frames).
+    early_fraction: float = 0.0
+    early_frames: int = DEFAULT_EARLY_FRAMES
     name: str = ""
     progress: bool = True
 
     # Changing these between a checkpoint and --resume would silently train a different model.
     RESUME_KEYS = ("batch", "lr", "seed", "dropout", "horizon", "fast_vocab", "dims", "schedule", "action_mode",
-                   "max_episodes")
+                   "max_episodes", "early_fraction", "early_frames")
 
     def __post_init__(self) -> None:
         check_dropout(self.dropout)
         problems = []
         if min(self.steps, self.batch, self.horizon, self.checkpoint_every, self.log_every) < 1:
             problems.append("steps, batch, horizon, checkpoint_every and log_every must be >= 1")
+        if not 0.0 <= self.early_fraction <= 1.0 or self.early_frames < 1:
+            problems.append(f"early_fraction={self.early_fraction}, early_frames={self.early_frames}: expected a "
+                            "share in [0, 1] and at least 1 frame")
         if self.max_episodes < 0:
             problems.append(f"max_episodes={self.max_episodes}: expected >= 0 (0 = all)")
         if not self.lr > 0:

@@ -93,7 +93,7 @@ class TrainingData:
         self.pad_id = layout.pad_id
         state_norm = QuantileNormalizer(spec.state_q01, spec.state_q99)
         action_norm = QuantileNormalizer(spec.action_q01, spec.action_q99)
-        frames, prompts, suffixes = [], [[] for _ in PROMPT_VARIANTS], []
+        frames, prompts, suffixes, frame_index = [], [[] for _ in PROMPT_VARIANTS], [], []
         for episode in episodes:
             chunks = action_norm.normalize(episode_chunks(episode, spec.horizon, spec.action_mode))
             tokens = action_tokenizer.encode_batch(chunks) if hasattr(action_tokenizer, "encode_batch") \
@@ -104,15 +104,28 @@ class TrainingData:
                 for v, mode in enumerate(PROMPT_VARIANTS):
                     prompts[v].append(builder.token_ids(episode.instruction, bins, mode))
                 suffixes.append([layout.to_model(k) for k in tokens[t]] + [layout.terminator_id])
+                frame_index.append(t)
         if not frames:
             raise InputError("dataset has no frames")
         self.frames = np.stack(frames)  # (N, cameras, S, S, 3) uint8
         self.prompts = prompts
         self.suffixes = suffixes
         self.max_suffix = max(len(s) for s in suffixes)
+        self.frame_index = np.asarray(frame_index)  # (N,) time step of each sample within its episode
 
     def __len__(self) -> int:
         return len(self.suffixes)
+
+    def sample_indices(self, rng: np.random.Generator, count: int, early_fraction: float,
+                       early_frames: int) -> np.ndarray:
+        """`count` sample rows, uniform over frames; with early_fraction > 0 that share of them is drawn from
+        the frames t < early_frames (no extra draws otherwise, so plain recipes keep their batches)."""
+        if early_fraction <= 0.0:
+            return rng.integers(len(self), size=count)
+        early = np.flatnonzero(self.frame_index < early_frames)
+        n_early = round(count * early_fraction)
+        return np.concatenate([early[rng.integers(len(early), size=n_early)],
+                               rng.integers(len(self), size=count - n_early)])
 
     def batch(self, indices: np.ndarray, variants: np.ndarray) -> Batch:
         """Rows `indices` with prompt variants `variants`, right-padded."""

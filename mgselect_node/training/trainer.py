@@ -76,7 +76,8 @@ class Trainer:
 
     def train_step(self) -> tuple[float, float]:
         self.model.train()
-        indices = self.rng.integers(len(self.data), size=self.config.batch)
+        indices = self.data.sample_indices(self.rng, self.config.batch, self.config.early_fraction,
+                                           self.config.early_frames)
         variants = sample_prompt_variants(self.rng, self.config.batch, self.config.dropout)
         loss, accuracy = suffix_loss(self.backend, self.data.batch(indices, variants))
         self.optimizer.zero_grad(set_to_none=True)

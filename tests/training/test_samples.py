@@ -66,3 +66,18 @@ def test_dropout_mixture_frequencies_and_vanilla():
     counts = np.bincount(sample_prompt_variants(rng, 20000, parse_dropout("text=0.2,state=0.1,both=0.3")),
                          minlength=4) / 20000
     np.testing.assert_allclose(counts, [0.4, 0.2, 0.1, 0.3], atol=0.02)
+
+
+def test_early_fraction_draws_that_share_of_each_batch_from_the_first_frames(tmp_path):
+    config = TrainConfig(out=str(tmp_path / "bundle"), horizon=4, fast_vocab=128, progress=False)
+    data = new_trainer(synthetic_dataset(tmp_path / "data"), config).data
+    rng = np.random.default_rng(0)
+    rows = np.stack([data.sample_indices(rng, 16, 0.5, 2) for _ in range(200)])
+    early = data.frame_index[rows] < 2
+    assert early[:, :8].all()  # the early half of every batch
+    assert early[:, 8:].mean() == pytest.approx(np.mean(data.frame_index < 2), abs=0.05)  # the rest uniform
+    # early_fraction 0 draws exactly what the plain recipe drew (same batches for existing recipes)
+    np.testing.assert_array_equal(data.sample_indices(np.random.default_rng(3), 16, 0.0, 2),
+                                  np.random.default_rng(3).integers(len(data), size=16))
+    with pytest.raises(InputError, match="early_fraction"):
+        TrainConfig(out="x", early_fraction=1.5)
