@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from mgselect_node.datasets.collect import DEFAULT_EPISODES, DEFAULT_HOLD_STEPS, collect
-from mgselect_node.sim.env import DEFAULT_IMAGE_SIZE, DEFAULT_NUM_OBJECTS
+from mgselect_node.sim.env import DEFAULT_IMAGE_SIZE, DEFAULT_NUM_OBJECTS, TASKS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="dataset directory (created; must not hold a dataset)")
     p.add_argument("--seed", type=int, default=0, help="attempt k uses scene seed seed+k")
     p.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="camera image side in pixels")
-    p.add_argument("--num-objects", type=int, default=DEFAULT_NUM_OBJECTS, help="pads on the table")
+    p.add_argument("--num-objects", default=str(DEFAULT_NUM_OBJECTS),
+                   help="pads on the table, or counts taken in turn scene by scene (e.g. 1,2,3)")
     p.add_argument("--hold-steps", type=int, default=DEFAULT_HOLD_STEPS,
                    help="steps recorded from the touch on (the touching step included)")
     p.add_argument("--targets-per-layout", type=int, default=1,
@@ -37,12 +38,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mgselect collect: --episodes {args.episodes}, --hold-steps {args.hold_steps} must be >= 1 and "
               f"--image-size {args.image_size} >= 8", file=sys.stderr)
         return 2
-    if not 1 <= args.targets_per_layout <= args.num_objects:
-        print(f"mgselect collect: --targets-per-layout {args.targets_per_layout}: expected 1..{args.num_objects} "
+    try:
+        counts = [int(n) for n in args.num_objects.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or not all(1 <= n <= len(TASKS) for n in counts):
+        print(f"mgselect collect: --num-objects {args.num_objects!r}: expected pad counts in 1..{len(TASKS)}, "
+              "comma-separated", file=sys.stderr)
+        return 2
+    if not 1 <= args.targets_per_layout <= max(counts):
+        print(f"mgselect collect: --targets-per-layout {args.targets_per_layout}: expected 1..{max(counts)} "
               "(the pads on the table)", file=sys.stderr)
         return 2
     info = collect(args.out, args.episodes, seed=args.seed, image_size=args.image_size,
-                   num_objects=args.num_objects, hold_steps=args.hold_steps,
+                   num_objects=counts[0] if len(counts) == 1 else counts, hold_steps=args.hold_steps,
                    targets_per_layout=args.targets_per_layout, progress=not args.quiet)
     size = sum(f.stat().st_size for f in Path(args.out).rglob("*") if f.is_file())
     print(f"wrote {info['total_episodes']} episodes, {info['total_frames']} frames, {size / 2**20:.1f} MiB to "

@@ -17,6 +17,7 @@ Evaluation should use scene seeds outside [seed, seed + attempts), e.g. from 1_0
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -59,15 +60,20 @@ def record_episode(env: SimEnv, seed: int, task: str | None, hold_steps: int, ta
 
 
 def collect(out: str | Path, episodes: int, *, seed: int = 0, image_size: int = DEFAULT_IMAGE_SIZE,
-            num_objects: int = DEFAULT_NUM_OBJECTS, hold_steps: int = DEFAULT_HOLD_STEPS,
+            num_objects: int | Sequence[int] = DEFAULT_NUM_OBJECTS, hold_steps: int = DEFAULT_HOLD_STEPS,
             targets_per_layout: int = 1, progress: bool = True) -> dict[str, object]:
-    """Write `episodes` successful expert demonstrations to `out`; returns info.json plus attempt counts."""
+    """Write `episodes` successful expert demonstrations to `out`; returns info.json plus attempt counts.
+
+    num_objects: pads per scene, or several counts taken in turn scene by scene (e.g. (1, 2, 3): a scene with
+    one pad teaches "go to the pad you see" on its own, which the colour word then only has to choose among)."""
+    counts = [num_objects] if isinstance(num_objects, int) else list(num_objects)
     if episodes < 1 or hold_steps < 1:
         raise ValueError(f"episodes={episodes}, hold_steps={hold_steps}: both must be >= 1")
-    if not 1 <= targets_per_layout <= num_objects:
-        raise ValueError(f"targets_per_layout={targets_per_layout}: expected 1..{num_objects} (the pads on the "
-                         "table)")
-    env = SimEnv(seed=seed, image_size=image_size, num_objects=num_objects)
+    if not counts or not 1 <= targets_per_layout <= max(counts):
+        raise ValueError(f"targets_per_layout={targets_per_layout}, num_objects={num_objects}: expected at least "
+                         "one pad count and 1..max(num_objects) targets per scene")
+    envs = {n: SimEnv(seed=seed, image_size=image_size, num_objects=n) for n in sorted(set(counts))}
+    env = envs[counts[0]]
     expert_defaults = ScriptedExpert(env)
     writer = DatasetWriter(
         out, fps=env.control_rate, joint_names=list(env.joint_names), camera_names=list(env.camera_names),
@@ -76,7 +82,8 @@ def collect(out: str | Path, episodes: int, *, seed: int = 0, image_size: int = 
             "source": "mgselect collect (scripted expert)", "seed": seed,
             "joint_lower": env.joint_lower.tolist(), "joint_upper": env.joint_upper.tolist(),
             "tasks": list(TASKS), "instruction_template": INSTRUCTION_TEMPLATE,
-            "env": {"num_objects": num_objects, "control_rate": env.control_rate,
+            "env": {"num_objects": num_objects if isinstance(num_objects, int) else counts,
+                    "control_rate": env.control_rate,
                     "episode_seconds": env.episode_seconds, "success_tolerance": env.success_tolerance,
                     "image_size": image_size, "targets_per_layout": targets_per_layout},
             "expert": {"hover_height": expert_defaults.hover_height,
@@ -85,12 +92,19 @@ def collect(out: str | Path, episodes: int, *, seed: int = 0, image_size: int = 
         })
     attempts = written = frames = 0
     started = time.monotonic()
+    plan = _attempt_plan(seed, counts, targets_per_layout)
     with tqdm(total=episodes, desc="collect", unit="ep", disable=not progress) as bar:
         while written < episodes:
             if attempts >= episodes * MAX_ATTEMPTS_FACTOR:
                 raise RuntimeError(f"the expert failed {attempts - written} of {attempts} attempts; "
                                    "the simulator or expert is broken")
-            episode = _attempt(env, seed, attempts, targets_per_layout, hold_steps)
+            scene, count, task, target_index = next(plan)
+            env = envs[count]
+            target = None
+            if target_index is not None:
+                env.reset(seed=scene)
+                target = list(env.pad_positions)[target_index]
+            episode = record_episode(env, scene, task, hold_steps, target=target)
             attempts += 1
             if not episode.success:
                 continue
@@ -99,16 +113,24 @@ def collect(out: str | Path, episodes: int, *, seed: int = 0, image_size: int = 
             frames += len(episode)
             bar.update(1)
             bar.set_postfix(frames=frames, expert_success=f"{written}/{attempts}")
-    env.close()
+    for each in envs.values():
+        each.close()
     info = writer.finish()
     return {**info, "attempts": attempts, "seconds": time.monotonic() - started}
 
 
-def _attempt(env: SimEnv, seed: int, attempt: int, targets_per_layout: int, hold_steps: int) -> Episode:
-    """Attempt k: one task per colour in turn, or the (k mod P)-th pad of the scene shared by P attempts."""
-    if targets_per_layout == 1:
-        return record_episode(env, seed + attempt, TASKS[attempt % len(TASKS)], hold_steps)
-    scene = seed + attempt // targets_per_layout
-    env.reset(seed=scene)
-    target = list(env.pad_positions)[attempt % targets_per_layout]
-    return record_episode(env, scene, None, hold_steps, target=target)
+def _attempt_plan(seed: int, counts: list[int], targets_per_layout: int
+                  ) -> Iterator[tuple[int, int, str | None, int | None]]:
+    """(scene seed, pads, task override, index of the named pad) per attempt. One target per scene: scene seed
+    seed + k, task k mod 4 (balanced colours). Several: scene j (seed + j, counts[j mod len]) is repeated once
+    per named pad, min(targets_per_layout, pads) times."""
+    attempt = scene = 0
+    while True:
+        count = counts[scene % len(counts)]
+        if targets_per_layout == 1:
+            yield seed + attempt, count, TASKS[attempt % len(TASKS)], None
+            attempt += 1
+        else:
+            for index in range(min(targets_per_layout, count)):
+                yield seed + scene, count, None, index
+        scene += 1

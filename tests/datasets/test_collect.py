@@ -93,3 +93,16 @@ def test_targets_per_layout_records_every_pad_of_one_scene(tmp_path) -> None:
     assert len({tuple(np.round(e.action[-1], 3)) for e in episodes}) == 3  # three different motions
     assert main(["--episodes", "1", "--out", str(tmp_path / "bad"), "--targets-per-layout", "5",
                  "--quiet"]) == 2
+
+
+def test_mixed_pad_counts_are_taken_in_turn_scene_by_scene(tmp_path) -> None:
+    out = tmp_path / "mixed"
+    args = ["--episodes", "6", "--out", str(out), "--seed", "20", "--image-size", str(IMAGE_SIZE),
+            "--hold-steps", "1", "--num-objects", "1,2", "--targets-per-layout", "2", "--quiet"]
+    assert main(args) == 0
+    episodes = list(load_dataset(out))
+    # scene 20: one pad (one episode), scene 21: two pads (two), scene 22: one, scene 23: two
+    assert [e.seed for e in episodes] == [20, 21, 21, 22, 23, 23]
+    assert episodes[1].task != episodes[2].task
+    assert load_dataset(out).info["env"]["num_objects"] == [1, 2]
+    assert main(["--episodes", "1", "--out", str(tmp_path / "bad"), "--num-objects", "1,9", "--quiet"]) == 2
