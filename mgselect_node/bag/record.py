@@ -21,12 +21,26 @@ if TYPE_CHECKING:
 STATUS_PERIOD_S = 0.2
 
 
+def check_topic_names(topics: Iterable[str], node_name: str) -> None:
+    """ConfigError naming the first bad --node-name or --topics entry; checked before the bag or DDS is touched.
+
+    The recording node lives in the root namespace (RosSession passes no ROS arguments), so relative and `~`
+    names are expanded against `/` and `node_name` as rclpy will expand them."""
+    from mgselect_node.ros.names import check_node_name, check_topic
+
+    check_node_name(node_name, "--node-name")
+    for topic in topics:
+        check_topic(topic, "--topics", node_name, "/")
+
+
 def record(out_bag: str, topics: list[str], duration: float | None = None, storage: str = DEFAULT_STORAGE,
            node_name: str = "mgselect_record", stop: threading.Event | None = None,
            hooks: Iterable[MessageHook] = ()) -> dict[str, int]:
     """Record until `duration` passes or `stop` is set; returns messages recorded per topic.
 
-    `hooks` see every recorded message (e.g. to stop after enough of them)."""
+    `hooks` see every recorded message (e.g. to stop after enough of them). A bad topic or node name raises
+    ConfigError before anything is created (check_topic_names)."""
+    check_topic_names(topics, node_name)
     from mgselect_node.bag.recorder import BagSink, TopicRecorder
     from mgselect_node.bag.session import RosSession
 

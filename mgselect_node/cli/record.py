@@ -13,7 +13,8 @@ import sys
 import threading
 
 from mgselect_node.bag.bag_io import DEFAULT_STORAGE, STORAGES
-from mgselect_node.bag.record import record
+from mgselect_node.bag.record import check_topic_names, record
+from mgselect_node.config import ConfigError
 from mgselect_node.errors import MGSelectError
 
 
@@ -33,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.duration is not None and args.duration <= 0:
         print("mgselect record: --duration must be > 0 seconds", file=sys.stderr)
+        return 2
+    try:
+        check_topic_names(args.topics, args.node_name)      # before the bag directory or DDS exists
+    except ConfigError as exc:
+        print(f"mgselect record: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())

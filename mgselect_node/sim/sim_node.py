@@ -103,6 +103,25 @@ def _problems(args: argparse.Namespace) -> list[str]:
     elif args.real_time_factor != 1.0 and not args.sim_time:
         problems.append(f"--real-time-factor {args.real_time_factor} needs --sim-time (with wall-clock stamps "
                         "the policy's timing would not match the simulation's)")
+    return problems + _topic_problems(args)
+
+
+def _topic_problems(args: argparse.Namespace) -> list[str]:
+    """Each topic argument that is not a valid ROS name (expanded for this node in the root namespace), so it is
+    refused here instead of by an rclpy traceback when the publisher or subscription is created."""
+    from mgselect_node.config import ConfigError
+    from mgselect_node.ros.names import check_topic
+
+    topics = [(args.camera_topic, "--camera-topic"), (args.joint_states_topic, "--joint-states-topic"),
+              (contracts.trajectory_topic(args.controller), "--controller")]
+    if args.instruction_topic:                                  # '' = no instruction publisher
+        topics.append((args.instruction_topic, "--instruction-topic"))
+    problems = []
+    for topic, option in topics:
+        try:
+            check_topic(topic, option, NODE_NAME, "/")
+        except ConfigError as exc:
+            problems.append(str(exc))
     return problems
 
 

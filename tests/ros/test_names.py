@@ -8,7 +8,7 @@ import pytest
 
 from mgselect_node.config import Config, ConfigError
 from mgselect_node.contracts import trajectory_topic
-from mgselect_node.ros.names import check_names
+from mgselect_node.ros.names import check_names, check_node_name
 
 
 @pytest.mark.parametrize("changes", [
@@ -35,3 +35,13 @@ def test_invalid_names_are_refused_with_the_parameter_and_reason(changes, words)
 
 def test_trajectory_topic():
     assert trajectory_topic("/arm_controller/") == "/arm_controller/joint_trajectory"
+
+
+def test_node_names():
+    check_node_name("mgselect_record", "--node-name")
+    # rclpy's second and third lines (the name again, a caret under the bad character) are dropped
+    with pytest.raises(ConfigError, match=re.escape("--node-name: 'bad node' is not a valid ROS node name: ")
+                       + r".*must not contain characters other than alphanumerics or '_'\"$"):
+        check_node_name("bad node", "--node-name")
+    with pytest.raises(ConfigError, match="must not start with a number"):
+        check_node_name("9node", "--node-name")
