@@ -4,9 +4,10 @@
 
 Attempt k uses scene seed `seed + k` and task k mod 4 (red, green, blue, yellow), so the colours are balanced
 even for 30 demos; an attempt the expert fails is skipped and the next seed is tried. With
---targets-per-layout P > 1, attempts k..k+P-1 share scene seed `seed + k // P` (same pads, same colours, same
-start pose) and each names a different pad: the same first image goes with P instructions and P motions, so
-only the instruction tells them apart (contrastive demonstrations for grounding the colour word).
+--targets-per-layout P > 1, scene j (seed `seed + j`) is recorded once per pad, up to P of them (same pads,
+same colours, same start pose, another pad named each time): the same first image goes with several
+instructions and motions, so only the instruction tells them apart (contrastive demonstrations for grounding
+the colour word). --num-objects 1,2,3 takes the pad counts in turn scene by scene.
 
 Each episode is recorded up to the expert's touch and on for --hold-steps steps in all (the policy must learn to
 stay). The layout is LeRobot's with .npz instead of parquet/mp4: see mgselect_node/datasets/episodes.py for why

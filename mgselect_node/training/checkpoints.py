@@ -48,7 +48,9 @@ def load_checkpoint(config: TrainConfig) -> tuple[PolicyBundle, dict[str, Any]]:
         raise InputError(f"--resume: no checkpoint at {root} (expected {TRAIN_STATE_FILE} there)")
     state = torch.load(state_path, weights_only=False)
     saved = state["config"]
-    changed = [k for k in TrainConfig.RESUME_KEYS if saved.get(k) != getattr(config, k)]
+    # A key the checkpoint predates had its default then.
+    defaults = TrainConfig(out=config.out)
+    changed = [k for k in TrainConfig.RESUME_KEYS if saved.get(k, getattr(defaults, k)) != getattr(config, k)]
     if changed:
         raise InputError(f"--resume: {changed} differ from the checkpoint's "
                          f"({ {k: saved.get(k) for k in changed} }); pass the same values to continue")

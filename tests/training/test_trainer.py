@@ -63,3 +63,16 @@ def test_resume_refuses_changed_hyperparameters_and_missing_checkpoints(tmp_path
     train(data, config(tmp_path, steps=4, checkpoint_every=2))
     with pytest.raises(InputError, match="lr"):
         train(data, config(tmp_path, steps=8, checkpoint_every=2, lr=1e-2), resume=True)
+
+
+def test_resume_reads_a_checkpoint_written_before_a_recipe_key_existed(tmp_path):
+    data = synthetic_dataset(tmp_path / "data")
+    train(data, config(tmp_path, steps=4, checkpoint_every=2))
+    state_path = tmp_path / "bundle" / CHECKPOINT_DIR / "train_state.pt"
+    state = torch.load(state_path, weights_only=False)
+    for key in ("early_fraction", "early_frames"):
+        del state["config"][key]
+    torch.save(state, state_path)
+    assert resume_trainer(data, config(tmp_path, steps=4, checkpoint_every=2)).step == 2  # defaults then
+    with pytest.raises(InputError, match="early_fraction"):
+        resume_trainer(data, config(tmp_path, steps=4, checkpoint_every=2, early_fraction=0.5))
