@@ -21,26 +21,30 @@ if TYPE_CHECKING:
 STATUS_PERIOD_S = 0.2
 
 
-def check_topic_names(topics: Iterable[str], node_name: str) -> None:
-    """ConfigError naming the first bad --node-name or --topics entry; checked before the bag or DDS is touched.
+def check_topic_names(topics: Iterable[str], node_name: str) -> list[str]:
+    """The topics fully qualified, duplicates dropped; ConfigError naming the first bad --node-name or --topics
+    entry. Checked before the bag or DDS is touched.
 
     The recording node lives in the root namespace (RosSession passes no ROS arguments), so relative and `~`
-    names are expanded against `/` and `node_name` as rclpy will expand them."""
-    from mgselect_node.ros.names import check_node_name, check_topic
+    names are expanded against `/` and `node_name` as rclpy expands them (`camera/image_raw` ->
+    `/camera/image_raw`, `~/x` -> `/<node_name>/x`): the full names are what the ROS graph reports, and what
+    is subscribed, counted and written into the bag."""
+    from mgselect_node.bag.recorder import full_topic_names
+    from mgselect_node.ros.names import check_node_name
 
     check_node_name(node_name, "--node-name")
-    for topic in topics:
-        check_topic(topic, "--topics", node_name, "/")
+    return full_topic_names(topics, node_name, "/", "--topics")
 
 
 def record(out_bag: str, topics: list[str], duration: float | None = None, storage: str = DEFAULT_STORAGE,
            node_name: str = "mgselect_record", stop: threading.Event | None = None,
            hooks: Iterable[MessageHook] = ()) -> dict[str, int]:
-    """Record until `duration` passes or `stop` is set; returns messages recorded per topic.
+    """Record until `duration` passes or `stop` is set; returns messages recorded per topic, by full name
+    (a relative name is resolved against `/`: `camera/image_raw` is recorded and counted as `/camera/image_raw`).
 
     `hooks` see every recorded message (e.g. to stop after enough of them). A bad topic or node name raises
     ConfigError before anything is created (check_topic_names)."""
-    check_topic_names(topics, node_name)
+    topics = check_topic_names(topics, node_name)
     from mgselect_node.bag.recorder import BagSink, TopicRecorder
     from mgselect_node.bag.session import RosSession
 

@@ -97,9 +97,24 @@ class BagSink:
             raise error
 
 
+def full_topic_names(topics: Iterable[str], node_name: str, namespace: str, parameter: str = "topics",
+                     ) -> list[str]:
+    """`topics` fully qualified as rclpy resolves them for the node `node_name` in `namespace` (relative
+    names against the namespace, `~` against the node), without duplicates; ConfigError naming `parameter`
+    for an invalid one.
+
+    Why: the ROS graph and DDS report topics by their full names, so a relative name compared as given
+    would never match and its topic would silently record nothing."""
+    from mgselect_node.ros.names import full_topic_name
+
+    return list(dict.fromkeys(full_topic_name(t, parameter, node_name, namespace) for t in topics))
+
+
 class TopicRecorder:
     """Subscribes (raw) to `topics` on `node` as they appear and writes each message into `sink`.
 
+    The topics are resolved to their full names for `node` first (full_topic_names): `topics`, the
+    subscriptions, the counts in `stats`, the hooks' and the bag's topic names all use the full names.
     `now_ns` gives the bag timestamp of a received message (default: system time, like `ros2 bag record`;
     replay passes its playback clock so the output bag lines up with the input bag).
     """
@@ -108,7 +123,7 @@ class TopicRecorder:
                  now_ns: Callable[[], int] | None = None, hooks: Iterable[MessageHook] = ()) -> None:
         self.node = node
         self.sink = sink
-        self.topics = list(dict.fromkeys(topics))
+        self.topics = self._full_names(topics)
         self.now_ns = now_ns or time.time_ns
         self.hooks = list(hooks)
         self.stats = RecordStats()
@@ -119,6 +134,9 @@ class TopicRecorder:
         self.problems: list[str] = []
         self._timer = node.create_timer(DISCOVERY_PERIOD_S, self.discover)
         self.discover()
+
+    def _full_names(self, topics: Iterable[str]) -> list[str]:
+        return full_topic_names(topics, self.node.get_name(), self.node.get_namespace())
 
     @property
     def subscribed(self) -> list[str]:
@@ -164,9 +182,9 @@ class TopicRecorder:
             hook(topic, msgtype, raw, stamp)
 
     def wait_for(self, topics: Iterable[str], timeout_s: float) -> list[str]:
-        """Wait until `topics` are subscribed; returns those still missing at the timeout."""
+        """Wait until `topics` are subscribed; returns those still missing at the timeout (full names)."""
         deadline = time.monotonic() + timeout_s
-        wanted = list(topics)
+        wanted = self._full_names(topics)
         while True:
             missing = [t for t in wanted if t not in self._subscriptions]
             if not missing or time.monotonic() >= deadline:

@@ -35,6 +35,7 @@ DEFAULT_WAIT_S = 10.0      # live: how long to wait for the node (its subscripti
 DEFAULT_LINGER_S = 2.0     # live: keep recording this long after the last message (last inference)
 POLL_S = 0.05
 NODE_NAME = f"/{contracts.NODE_NAME}"
+REPLAY_NODE_NAME = "mgselect_replay"     # live: the node that publishes the bag, in the root namespace
 NODE_PARAMETERS = ("image_topics", "joint_states_topic", "controller_name", "seed", "inference_rate",
                    "policy", "strategy", "num_candidates", "use_sim_time")
 
@@ -62,9 +63,36 @@ def replay_window(args: argparse.Namespace) -> ReplayWindow:
     if args.duration is not None and args.duration <= 0:
         raise ReplayError(f"--duration {args.duration}: expected seconds > 0")
     try:
-        return ReplayWindow(args.start, args.duration, parse_remaps(args.remap))
+        remap = parse_remaps(args.remap)
     except ValueError as exc:
         raise ReplayError(str(exc)) from None
+    return ReplayWindow(args.start, args.duration, check_remaps(remap))
+
+
+def check_remaps(remap: dict[str, str]) -> dict[str, str]:
+    """--remap FROM:=TO pairs with both names checked as ROS topic names (ConfigError naming the bad one).
+
+    FROM is a bag topic, and a bag holds full names, so a relative FROM is resolved against `/` (it would
+    match nothing otherwise). TO is kept as written: it is matched against the node's topic parameters as they
+    are written, and the replay node, in the root namespace, publishes it as rclpy resolves it."""
+    from mgselect_node.ros.names import check_topic, full_topic_name
+
+    out = {}
+    for frm, to in remap.items():
+        out[full_topic_name(frm, "--remap FROM", REPLAY_NODE_NAME, "/")] = to
+        check_topic(to, "--remap TO", REPLAY_NODE_NAME, "/")
+    return out
+
+
+def check_names(args: argparse.Namespace) -> str:
+    """--instruction-topic fully qualified the way the --node node resolves it (`~/instruction` ->
+    `/mgselect/instruction`, as in the bag); ConfigError unless --node names a node and the topic is valid.
+    Checked before rclpy is initialized, so a bad name is one line instead of an rclpy traceback."""
+    from mgselect_node.ros.names import check_full_node_name, full_topic_name
+
+    check_full_node_name(args.node, "--node")
+    namespace, _, name = (args.node if args.node.startswith("/") else f"/{args.node}").rpartition("/")
+    return full_topic_name(args.instruction_topic, "--instruction-topic", name, namespace or "/")
 
 
 def _progress_bar(total: float, unit: str, disable: bool) -> Any:
@@ -147,7 +175,7 @@ def run_live(args: argparse.Namespace, bag: BagReader, window: ReplayWindow) -> 
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     sink = BagSink(args.record, storage=args.record_storage) if args.record else None
     try:
-        with RosSession("mgselect_replay") as session:
+        with RosSession(REPLAY_NODE_NAME) as session:
             params = fetch_node_parameters(session.node, args.node, NODE_PARAMETERS, args.wait)
             config = load_config(args)
             if params:

@@ -21,7 +21,10 @@ from mgselect_node.errors import MGSelectError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mgselect record", description=__doc__.splitlines()[0])
     parser.add_argument("out_bag", help="output bag directory (must not exist)")
-    parser.add_argument("--topics", nargs="+", required=True, metavar="TOPIC", help="topics to record")
+    parser.add_argument("--topics", nargs="+", required=True, metavar="TOPIC",
+                        help="topics to record; the recording node is in the root namespace, so a relative name "
+                             "is resolved against / (camera/image_raw records /camera/image_raw) and ~/x is "
+                             "/NODE_NAME/x; the bag and the summary use the resolved names")
     parser.add_argument("--duration", type=float, default=None,
                         help="seconds to record (default: until Ctrl-C)")
     parser.add_argument("--storage", choices=sorted(STORAGES), default=DEFAULT_STORAGE,

@@ -30,6 +30,7 @@ from mgselect_node.bag.replay import (
     DEFAULT_LINGER_S,
     DEFAULT_WAIT_S,
     NODE_NAME,
+    check_names,
     replay_window,
     run_live,
     run_offline,
@@ -56,11 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=float, default=0.0, metavar="S", help="skip the first S seconds of the bag")
     p.add_argument("--duration", type=float, default=None, metavar="D", help="replay only D seconds")
     p.add_argument("--remap", action="append", default=[], metavar="FROM:=TO",
-                   help="rename a bag topic (repeatable), e.g. /cam0/image_raw:=/camera/image_raw")
+                   help="rename a bag topic (repeatable), e.g. /cam0/image_raw:=/camera/image_raw; FROM is "
+                        "a bag topic (a relative FROM is resolved against /, as recorded names are full names), "
+                        "TO the node's topic as written in its parameters")
     p.add_argument("--params", metavar="FILE", help="node parameters (ros__parameters YAML); offline: the "
                    "configuration to replay with; live: fallback when the node's parameters cannot be read")
     p.add_argument("--instruction-topic", default=DEFAULT_INSTRUCTION_TOPIC,
-                   help=f"the node's ~/instruction topic (default {DEFAULT_INSTRUCTION_TOPIC})")
+                   help=f"the node's ~/instruction topic (default {DEFAULT_INSTRUCTION_TOPIC}); relative and ~ "
+                        "names are resolved as the --node node resolves them (~/instruction -> "
+                        f"{DEFAULT_INSTRUCTION_TOPIC})")
     p.add_argument("--out", metavar="REPORT_JSON", help="write the report as JSON")
     p.add_argument("--compare", metavar="GOLDEN_JSON", help="compare with a report; exit 1 on a difference")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -75,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--record-storage", choices=sorted(STORAGES), default=DEFAULT_STORAGE)
     live.add_argument("--all-topics", action="store_true", help="publish every topic of the bag (default: "
                       "only the node's inputs: cameras, joint states, instruction)")
-    live.add_argument("--node", default=NODE_NAME, help=f"the node to replay into (default {NODE_NAME})")
+    live.add_argument("--node", default=NODE_NAME, help=f"the node to replay into, /NAMESPACE/NAME (default "
+                      f"{NODE_NAME}; a relative name is taken from /)")
     live.add_argument("--wait", type=float, default=DEFAULT_WAIT_S, metavar="S",
                       help=f"wait up to S s for the node before playing (default {DEFAULT_WAIT_S:g})")
     live.add_argument("--linger", type=float, default=DEFAULT_LINGER_S, metavar="S",
@@ -94,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        window = replay_window(args)
+        window = replay_window(args)    # first: bad arguments and names are refused before the bag, rclpy
+        args.instruction_topic = check_names(args)      # or the policy is touched
         golden = load_report(args.compare) if args.compare else None
         with open_bag(args.bag) as bag:
             if args.info:

@@ -86,8 +86,10 @@ def _record_while_publishing(out: Path, storage: str, topics: list[str]) -> dict
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_record_live_topics_reads_back(tmp_path: Path, storage: str) -> None:
-    counts = _record_while_publishing(tmp_path / "out", storage, ["/joint_states", "/camera/image_raw",
+    # camera/image_raw: a relative name is recorded (and counted, and named in the bag) as /camera/image_raw
+    counts = _record_while_publishing(tmp_path / "out", storage, ["/joint_states", "camera/image_raw",
                                                                  "/mgselect/instruction", "/not_published"])
+    assert list(counts) == ["/joint_states", "/camera/image_raw", "/mgselect/instruction", "/not_published"]
     assert counts["/joint_states"] >= WANTED and counts["/camera/image_raw"] >= WANTED, counts
     assert counts["/mgselect/instruction"] == 1
     assert counts["/not_published"] == 0

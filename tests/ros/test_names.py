@@ -8,7 +8,7 @@ import pytest
 
 from mgselect_node.config import Config, ConfigError
 from mgselect_node.contracts import trajectory_topic
-from mgselect_node.ros.names import check_names, check_node_name
+from mgselect_node.ros.names import check_full_node_name, check_names, check_node_name, full_topic_name
 
 
 @pytest.mark.parametrize("changes", [
@@ -45,3 +45,30 @@ def test_node_names():
         check_node_name("bad node", "--node-name")
     with pytest.raises(ConfigError, match="must not start with a number"):
         check_node_name("9node", "--node-name")
+
+
+def test_full_topic_name_is_the_expansion_rclpy_uses():
+    assert full_topic_name("camera/image_raw", "--topics", "rec", "/") == "/camera/image_raw"
+    assert full_topic_name("~/status", "--topics", "rec", "/robot1") == "/robot1/rec/status"
+    assert full_topic_name("/abs/{node}", "--topics", "rec", "/robot1") == "/abs/rec"
+    with pytest.raises(ConfigError, match=re.escape("--topics: 'cam//x' is not a valid ROS topic name")):
+        full_topic_name("cam//x", "--topics", "rec", "/")
+
+
+@pytest.mark.parametrize("name", ["/mgselect", "mgselect", "/robot1/mgselect", "robot1/mgselect"])
+def test_full_node_names_pass(name):
+    check_full_node_name(name, "--node")
+
+
+@pytest.mark.parametrize("name, words", [
+    ("/", "node name must not be empty"),
+    ("/robot1/", "node name must not be empty"),
+    ("//mgselect", "repeated '/'"),
+    ("~/mgselect", "namespace must not contain characters"),
+    ("/{ns}/mgselect", "namespace must not contain characters"),
+    ("/robot1/my node", "node name must not contain characters"),
+])
+def test_bad_full_node_names_are_refused(name, words):
+    with pytest.raises(ConfigError, match=re.escape(f"--node: {name!r} is not a valid ROS node name: ") + ".*" +
+                       re.escape(words)):
+        check_full_node_name(name, "--node")
