@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 
 from mgselect_node.datasets.collect import DEFAULT_EPISODES, DEFAULT_HOLD_STEPS, collect
+from mgselect_node.errors import InputError
 from mgselect_node.sim.env import DEFAULT_IMAGE_SIZE, DEFAULT_NUM_OBJECTS, TASKS
+from mgselect_node.sim.instructions import DEFAULT_INSTRUCTION_STYLE, parse_style_mix
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="steps recorded from the touch on (the touching step included)")
     p.add_argument("--targets-per-layout", type=int, default=1,
                    help="attempts sharing one scene, each naming a different pad (1..num-objects)")
+    p.add_argument("--instructions", default=DEFAULT_INSTRUCTION_STYLE,
+                   help="how instructions name the pad: a style, or styles with weights drawn per attempt "
+                        "(e.g. colour:1,position:1; styles in sim/instructions.py)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -50,9 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mgselect collect: --targets-per-layout {args.targets_per_layout}: expected 1..{max(counts)} "
               "(the pads on the table)", file=sys.stderr)
         return 2
+    try:
+        mix = parse_style_mix(args.instructions)
+    except InputError as exc:
+        print(f"mgselect collect: --instructions: {exc}", file=sys.stderr)
+        return 2
     info = collect(args.out, args.episodes, seed=args.seed, image_size=args.image_size,
                    num_objects=counts[0] if len(counts) == 1 else counts, hold_steps=args.hold_steps,
-                   targets_per_layout=args.targets_per_layout, progress=not args.quiet)
+                   targets_per_layout=args.targets_per_layout, instructions=mix, progress=not args.quiet)
     size = sum(f.stat().st_size for f in Path(args.out).rglob("*") if f.is_file())
     print(f"wrote {info['total_episodes']} episodes, {info['total_frames']} frames, {size / 2**20:.1f} MiB to "
           f"{args.out} in {info['seconds']:.1f} s (expert succeeded {info['total_episodes']}/{info['attempts']})")

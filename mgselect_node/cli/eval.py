@@ -36,6 +36,7 @@ from mgselect_node.evaluation.runner import (
     EvalSettings,
     run_cells,
 )
+from mgselect_node.sim.instructions import DEFAULT_INSTRUCTION_STYLE, INSTRUCTION_STYLES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--episode-seconds", type=float, default=0.0, help="time limit (0 = simulator default)")
     parser.add_argument("--image-size", type=int, default=0, help="camera size (0 = simulator default)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="scene seed of episode 0")
+    parser.add_argument("--instructions", choices=sorted(INSTRUCTION_STYLES), default=DEFAULT_INSTRUCTION_STYLE,
+                        help="how the instruction names the pad: 'touch the red pad' or 'touch the left pad'")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (each loads the policy)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--out", default="eval_out", help="directory for results.md, results.json, success.png")
@@ -73,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = EvalSettings(policy=args.policy, episodes=args.episodes, seed=args.seed,
                                 temperature=args.temperature, aggregation=args.aggregation,
                                 execute_steps=args.execute_steps, episode_seconds=args.episode_seconds,
-                                image_size=args.image_size, threads=args.threads)
+                                image_size=args.image_size, threads=args.threads, instructions=args.instructions)
         if args.probe:
             from mgselect_node.evaluation.probe import probe_selection, probe_table, write_probe
 

@@ -13,6 +13,7 @@ from mgselect_node.errors import InputError
 from mgselect_node.evaluation.cells import parse_counts
 from mgselect_node.evaluation.runner import EvalSettings
 from mgselect_node.evaluation.study import DEFAULT_DEV_SEED, analyze, choose_setting, dev_sweep, dev_table
+from mgselect_node.sim.instructions import DEFAULT_INSTRUCTION_STYLE, INSTRUCTION_STYLES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--masks", default="text,state,both")
     dev.add_argument("--num-candidates", type=int, default=4)
     dev.add_argument("--episode-seconds", type=float, default=0.0, help="time limit (0 = simulator default)")
+    dev.add_argument("--instructions", choices=sorted(INSTRUCTION_STYLES), default=DEFAULT_INSTRUCTION_STYLE,
+                     help="how the instruction names the pad (sim/instructions.py)")
     dev.add_argument("--threads", type=int, default=1)
     dev.add_argument("--out", required=True)
     dev.add_argument("--no-progress", action="store_true")
@@ -45,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             temperatures = [float(t) for t in args.temperatures.split(",") if t.strip()]
             masks = [m.strip() for m in args.masks.split(",") if m.strip()]
             settings = EvalSettings(policy=args.policy, episodes=args.episodes, seed=args.seed,
-                                    episode_seconds=args.episode_seconds, threads=args.threads)
+                                    episode_seconds=args.episode_seconds, threads=args.threads,
+                                    instructions=args.instructions)
             rows = dev_sweep(settings, temperatures, masks, parse_counts(str(args.num_candidates))[-1],
                              progress=not args.no_progress)
             best = choose_setting(rows)

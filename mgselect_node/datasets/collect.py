@@ -7,7 +7,9 @@ even for 30 demos; an attempt the expert fails is skipped and the next seed is t
 --targets-per-layout P > 1, scene j (seed `seed + j`) is recorded once per pad, up to P of them (same pads,
 same colours, same start pose, another pad named each time): the same first image goes with several
 instructions and motions, so only the instruction tells them apart (contrastive demonstrations for grounding
-the colour word). --num-objects 1,2,3 takes the pad counts in turn scene by scene.
+the colour word). --num-objects 1,2,3 takes the pad counts in turn scene by scene. --instructions
+colour:1,position:1 names the pad of each attempt in one of the styles of sim/instructions.py, drawn with those
+weights from a generator of its own (a single style draws nothing: the old plan bit for bit).
 
 Each episode is recorded up to the expert's touch and on for --hold-steps steps in all (the policy must learn to
 stay). The layout is LeRobot's with .npz instead of parquet/mp4: see mgselect_node/datasets/episodes.py for why
@@ -18,25 +20,21 @@ Evaluation should use scene seeds outside [seed, seed + attempts), e.g. from 1_0
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from mgselect_node.datasets.episodes import DatasetWriter, Episode
-from mgselect_node.sim.env import (
-    DEFAULT_IMAGE_SIZE,
-    DEFAULT_NUM_OBJECTS,
-    INSTRUCTION_TEMPLATE,
-    TASKS,
-    SimEnv,
-)
+from mgselect_node.sim.env import DEFAULT_IMAGE_SIZE, DEFAULT_NUM_OBJECTS, TASKS, SimEnv
 from mgselect_node.sim.expert import ScriptedExpert
+from mgselect_node.sim.instructions import DEFAULT_INSTRUCTION_STYLE, INSTRUCTION_TEMPLATE, POSITION_TEMPLATE
 
 DEFAULT_EPISODES = 50
 DEFAULT_HOLD_STEPS = 10  # steps recorded from the touch on: about one action chunk of staying on the pad
 MAX_ATTEMPTS_FACTOR = 2  # give up after this many attempts per requested episode
+STYLE_STREAM = 0x5717E  # spawn key of the instruction-style generator: independent of the scene seeds
 
 
 def record_episode(env: SimEnv, seed: int, task: str | None, hold_steps: int, target: str | None = None) -> Episode:
@@ -62,11 +60,14 @@ def record_episode(env: SimEnv, seed: int, task: str | None, hold_steps: int, ta
 
 def collect(out: str | Path, episodes: int, *, seed: int = 0, image_size: int = DEFAULT_IMAGE_SIZE,
             num_objects: int | Sequence[int] = DEFAULT_NUM_OBJECTS, hold_steps: int = DEFAULT_HOLD_STEPS,
-            targets_per_layout: int = 1, progress: bool = True) -> dict[str, object]:
+            targets_per_layout: int = 1, instructions: Mapping[str, float] | None = None,
+            progress: bool = True) -> dict[str, object]:
     """Write `episodes` successful expert demonstrations to `out`; returns info.json plus attempt counts.
 
     num_objects: pads per scene, or several counts taken in turn scene by scene (e.g. (1, 2, 3): a scene with
-    one pad teaches "go to the pad you see" on its own, which the colour word then only has to choose among)."""
+    one pad teaches "go to the pad you see" on its own, which the colour word then only has to choose among).
+    instructions: style -> probability (sim/instructions.parse_style_mix); None = colour only."""
+    mix = dict(instructions or {DEFAULT_INSTRUCTION_STYLE: 1.0})
     counts = [num_objects] if isinstance(num_objects, int) else list(num_objects)
     if episodes < 1 or hold_steps < 1:
         raise ValueError(f"episodes={episodes}, hold_steps={hold_steps}: both must be >= 1")
@@ -83,6 +84,7 @@ def collect(out: str | Path, episodes: int, *, seed: int = 0, image_size: int = 
             "source": "mgselect collect (scripted expert)", "seed": seed,
             "joint_lower": env.joint_lower.tolist(), "joint_upper": env.joint_upper.tolist(),
             "tasks": list(TASKS), "instruction_template": INSTRUCTION_TEMPLATE,
+            "position_template": POSITION_TEMPLATE, "instruction_styles": mix,
             "env": {"num_objects": num_objects if isinstance(num_objects, int) else counts,
                     "control_rate": env.control_rate,
                     "episode_seconds": env.episode_seconds, "success_tolerance": env.success_tolerance,
@@ -94,6 +96,7 @@ def collect(out: str | Path, episodes: int, *, seed: int = 0, image_size: int = 
     attempts = written = frames = 0
     started = time.monotonic()
     plan = _attempt_plan(seed, counts, targets_per_layout)
+    styles = _style_plan(seed, mix)
     with tqdm(total=episodes, desc="collect", unit="ep", disable=not progress) as bar:
         while written < episodes:
             if attempts >= episodes * MAX_ATTEMPTS_FACTOR:
@@ -101,6 +104,7 @@ def collect(out: str | Path, episodes: int, *, seed: int = 0, image_size: int = 
                                    "the simulator or expert is broken")
             scene, count, task, target_index = next(plan)
             env = envs[count]
+            env.instruction_style = next(styles)
             target = None
             if target_index is not None:
                 env.reset(seed=scene)
@@ -118,6 +122,14 @@ def collect(out: str | Path, episodes: int, *, seed: int = 0, image_size: int = 
         each.close()
     info = writer.finish()
     return {**info, "attempts": attempts, "seconds": time.monotonic() - started}
+
+
+def _style_plan(seed: int, mix: Mapping[str, float]) -> Iterator[str]:
+    """The instruction style of each attempt: drawn with the mix's weights, or the one style without a draw."""
+    names, weights = list(mix), np.array(list(mix.values()), dtype=float)
+    rng = np.random.default_rng([seed, STYLE_STREAM]) if len(names) > 1 else None
+    while True:
+        yield names[0] if rng is None else names[rng.choice(len(names), p=weights / weights.sum())]
 
 
 def _attempt_plan(seed: int, counts: list[int], targets_per_layout: int

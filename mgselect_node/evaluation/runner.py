@@ -22,6 +22,7 @@ from mgselect_node.contracts import episode_inference_seed as inference_seed
 from mgselect_node.errors import InputError
 from mgselect_node.evaluation.cells import Cell
 from mgselect_node.evaluation.workers import map_jobs
+from mgselect_node.sim.instructions import DEFAULT_INSTRUCTION_STYLE
 
 DEFAULT_EPISODES = 20
 DEFAULT_SEED = 1_000_000      # scene seeds disjoint from `mgselect collect`'s (0, 1, 2, ...)
@@ -60,6 +61,7 @@ class EvalSettings:
     episode_seconds: float = 0.0   # 0 = the simulator's default
     image_size: int = 0            # 0 = the simulator's default (what `mgselect collect` records)
     threads: int = 1
+    instructions: str = DEFAULT_INSTRUCTION_STYLE  # how the instruction names the pad (sim/instructions.py)
 
 
 class Evaluator:
@@ -78,7 +80,8 @@ class Evaluator:
         spec = self.policy.spec
         self.env = SimEnv(seed=settings.seed, image_size=settings.image_size or DEFAULT_IMAGE_SIZE,
                           control_rate=spec.control_rate,
-                          episode_seconds=settings.episode_seconds or DEFAULT_EPISODE_SECONDS)
+                          episode_seconds=settings.episode_seconds or DEFAULT_EPISODE_SECONDS,
+                          instruction_style=settings.instructions)
         if list(spec.joint_names) != list(self.env.joint_names) or \
                 list(spec.camera_names) != list(self.env.camera_names):
             raise InputError(f"policy {settings.policy!r} drives joints {spec.joint_names} / cameras "

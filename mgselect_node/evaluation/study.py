@@ -221,7 +221,7 @@ def contact_sheets(settings: EvalSettings, cells: Sequence[Cell], seeds: Sequenc
                         ax.set_title(f"t={picks[col] / evaluator.env.control_rate:.1f}s", fontsize=7)
                 axes[row][0].text(-0.1, 0.5, f"{cell.label}\n{'success' if result.success else 'fail'}",
                                   transform=axes[row][0].transAxes, ha="right", va="center", fontsize=8)
-            fig.suptitle(f"scene {seed}: touch the {result.task} pad", fontsize=9)
+            fig.suptitle(f"scene {seed}: {evaluator.env.instruction}", fontsize=9)
             fig.tight_layout()
             path = out / f"sheet_{seed}.png"
             fig.savefig(path, dpi=90)

@@ -1,7 +1,8 @@
 """SimEnv: the tabletop arm of arm.xml as a seeded, language-conditioned episode environment.
 
 Task: three of four coloured pads (red, green, blue, yellow) lie at random places on the table; the instruction
-"touch the <colour> pad" names one. Success (latched): the fingertip touches that pad within `success_tolerance`
+"touch the <colour> pad" names one (or, with instruction_style="position", "touch the left pad":
+sim/instructions.py). Success (latched): the fingertip touches that pad within `success_tolerance`
 of its centre (2 cm horizontally by default; "touches" = the fingertip's underside at most
 TOUCH_HEIGHT_TOLERANCE above the pad's surface). Aiming 1.5 cm off still succeeds, 2.5 cm off never does, and
 touching a wrong pad does not count. The policy sees one fixed camera and the four joint positions and
@@ -32,10 +33,10 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported: it picks
 import mujoco
 
 from mgselect_node.errors import InputError
+from mgselect_node.sim.instructions import DEFAULT_INSTRUCTION_STYLE, check_style, instruction_for
 from mgselect_node.sim.kinematics import PAD_TOP, TIP_RADIUS
 
 TASKS: tuple[str, ...] = ("red", "green", "blue", "yellow")
-INSTRUCTION_TEMPLATE = "touch the {color} pad"
 JOINT_NAMES: tuple[str, ...] = ("joint1", "joint2", "joint3", "joint4")
 CAMERA_NAMES: tuple[str, ...] = ("front",)
 TIP_SITE = "tip"
@@ -82,10 +83,6 @@ class Observation:
         return [self.image]
 
 
-def instruction_for(task: str) -> str:
-    return INSTRUCTION_TEMPLATE.format(color=task)
-
-
 def _load_model() -> mujoco.MjModel:
     xml = resources.files(__package__).joinpath(MODEL_FILE).read_text()
     return mujoco.MjModel.from_xml_string(xml)
@@ -107,6 +104,7 @@ class SimEnv:
         control_rate: float = DEFAULT_CONTROL_RATE,
         episode_seconds: float = DEFAULT_EPISODE_SECONDS,
         success_tolerance: float = DEFAULT_SUCCESS_TOLERANCE,
+        instruction_style: str = DEFAULT_INSTRUCTION_STYLE,
     ) -> None:
         if not 1 <= num_objects <= len(TASKS):
             raise InputError(f"num_objects={num_objects}: expected 1..{len(TASKS)} pads on the table")
@@ -123,6 +121,7 @@ class SimEnv:
         self.control_rate = float(control_rate)
         self.episode_seconds = float(episode_seconds)
         self.success_tolerance = float(success_tolerance)
+        self.instruction_style = instruction_style
         self.physics_dt = float(self.model.opt.timestep)
         substeps = 1.0 / (self.control_rate * self.physics_dt)
         self.substeps = max(1, round(substeps))
@@ -149,8 +148,17 @@ class SimEnv:
     # ---- episode API -------------------------------------------------------------------------------------
 
     @property
+    def instruction_style(self) -> str:
+        """How the instruction names the pad (sim/instructions.py); may change between episodes."""
+        return self._instruction_style
+
+    @instruction_style.setter
+    def instruction_style(self, style: str) -> None:
+        self._instruction_style = check_style(style)
+
+    @property
     def instruction(self) -> str:
-        return instruction_for(self.task)
+        return instruction_for(self.task, self.pad_positions, self._instruction_style)
 
     @property
     def target_position(self) -> np.ndarray:

@@ -35,6 +35,7 @@ from mgselect_node.sim.env import (
     TASKS,
     SimEnv,
 )
+from mgselect_node.sim.instructions import DEFAULT_INSTRUCTION_STYLE, INSTRUCTION_STYLES
 from mgselect_node.sim.trajectory import TrajectoryError, TrajectoryFollower
 
 NODE_NAME = contracts.SIM_NODE_NAME
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="episode k uses scene seed seed+k")
     p.add_argument("--task", choices=TASKS, default=None, help="always this colour (default: from the seed)")
     p.add_argument("--num-objects", type=int, default=DEFAULT_NUM_OBJECTS, help="pads on the table")
+    p.add_argument("--instructions", choices=sorted(INSTRUCTION_STYLES), default=DEFAULT_INSTRUCTION_STYLE,
+                   help="how the instruction names the pad: 'touch the red pad' or 'touch the left pad'")
     p.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="camera image side in pixels")
     p.add_argument("--camera-rate", type=float, default=DEFAULT_CAMERA_RATE, help="Hz")
     p.add_argument("--joint-state-rate", type=float, default=DEFAULT_JOINT_STATE_RATE, help="Hz")
@@ -140,7 +143,7 @@ class SimNode:
         self.node = Node(NODE_NAME, context=context)
         self.log = self.node.get_logger()
         self.env = SimEnv(seed=args.seed, image_size=args.image_size, num_objects=args.num_objects,
-                          episode_seconds=args.episode_seconds)
+                          episode_seconds=args.episode_seconds, instruction_style=args.instructions)
         self.substeps = max(1, round(TICK_SECONDS / self.env.physics_dt))
         self.follower = TrajectoryFollower(
             self.env.joint_positions, allow_nonzero_velocity_at_trajectory_end=args.allow_nonzero_end_velocity)

@@ -24,10 +24,12 @@ def test_dev_sweep_writes_diversity_and_a_choice(tmp_path):
 
 
 def test_compare_reproduces_episodes_and_draws_sheets(tmp_path):
-    """The contact sheet re-runs an evaluated episode: same settings and seed -> the same outcome."""
+    """The contact sheet re-runs an evaluated episode: same settings (the instruction style too) and seed -> the
+    same outcome."""
     run = tmp_path / "eval"
     assert eval_main(["--policy", "default", "--episodes", "2", "--strategies", "greedy,mg_select:state",
-                      "--num-candidates", "2", "--episode-seconds", "1.5", "--out", str(run), "--no-progress"]) == 0
+                      "--num-candidates", "2", "--episode-seconds", "1.5", "--instructions", "position",
+                      "--out", str(run), "--no-progress"]) == 0
     code = main(["compare", "--results", str(run / "results.json"), "--treatment", "mg_select:state N=2",
                  "--controls", "greedy", "--sheets", "0", "--out", str(tmp_path / "cmp")])
     assert code == 0
@@ -35,6 +37,7 @@ def test_compare_reproduces_episodes_and_draws_sheets(tmp_path):
     assert "| mg_select:state N=2 | greedy | 2 |" in text and "target row" in text
     data = json.loads((run / "results.json").read_text())
     settings = EvalSettings(**data["settings"])
+    assert settings.instructions == "position"
     [(path, outcomes)] = contact_sheets(settings, [Cell("greedy", 1), Cell("mg_select", 2, "state")],
                                         [settings.seed + 1], tmp_path / "cmp")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

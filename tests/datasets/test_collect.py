@@ -5,7 +5,8 @@ import pytest
 
 from mgselect_node.cli.collect import main
 from mgselect_node.datasets.episodes import ACTION_KEY, STATE_KEY, DatasetError, load_dataset
-from mgselect_node.sim.env import JOINT_NAMES, TASKS, SimEnv, instruction_for
+from mgselect_node.sim.env import JOINT_NAMES, TASKS, SimEnv
+from mgselect_node.sim.instructions import instruction_for
 
 EPISODES = 4
 IMAGE_SIZE = 32
@@ -106,3 +107,26 @@ def test_mixed_pad_counts_are_taken_in_turn_scene_by_scene(tmp_path) -> None:
     assert episodes[1].task != episodes[2].task
     assert load_dataset(out).info["env"]["num_objects"] == [1, 2]
     assert main(["--episodes", "1", "--out", str(tmp_path / "bad"), "--num-objects", "1,9", "--quiet"]) == 2
+
+
+def test_instruction_mix_names_pads_in_both_styles_consistently(tmp_path, capsys) -> None:
+    out = tmp_path / "styles"
+    args = ["--episodes", "9", "--out", str(out), "--seed", "30", "--image-size", str(IMAGE_SIZE),
+            "--hold-steps", "1", "--targets-per-layout", "3", "--instructions", "colour:1,position:1", "--quiet"]
+    assert main(args) == 0
+    data = load_dataset(out)
+    assert data.info["instruction_styles"] == {"colour": 0.5, "position": 0.5}
+    scene = SimEnv(0, image_size=IMAGE_SIZE, instruction_style="position")
+    styles = []
+    for episode in data:
+        scene.reset(seed=episode.seed, target=episode.task)
+        position = scene.instruction
+        assert episode.instruction in (instruction_for(episode.task), position)
+        styles.append(episode.instruction == position)
+    assert 0 < sum(styles) < len(styles)  # both styles drawn
+    again = tmp_path / "again"
+    assert main([*args[:3], str(again), *args[4:]]) == 0  # same seed, same styles
+    assert [e.instruction for e in load_dataset(again)] == [e.instruction for e in data]
+    assert main(["--episodes", "1", "--out", str(tmp_path / "bad"), "--instructions", "colour:1,size:1",
+                 "--quiet"]) == 2
+    assert "instruction style 'size'" in capsys.readouterr().err

@@ -53,3 +53,28 @@ def test_a_policy_that_ignores_the_instruction_is_right_by_chance_only(env):
     assert probe["accuracy"] == pytest.approx(probe["chance"]) and probe["mean_distinct_headings"] == 1.0
     table = grounding_table({"policy": "p", "scenes": len(SEEDS), "seed": SEEDS[0], **probe})
     assert "4/12 = 33%" in table and "1.00 of 3" in table
+
+
+class PositionReader:
+    """Reads only the position word and the scene (as a policy reads its image): heads for the pad it names."""
+
+    spec = SimpleNamespace(horizon=HORIZON, to_joint_positions=lambda chunk, state: chunk)
+
+    def __init__(self, env: SimEnv) -> None:
+        self.env = env
+
+    def select(self, images, state, instruction, **config):
+        pads = self.env.pad_positions
+        by_bearing = sorted(pads, key=lambda c: np.arctan2(pads[c][1], pads[c][0]))
+        word = instruction.removeprefix("touch the ").removesuffix(" pad")
+        target = by_bearing[("right", "middle", "left").index(word)]
+        scene = SimEnv(0, image_size=16)
+        scene.reset(seed=self.env.episode_seed, target=target)
+        chunk = np.asarray(ScriptedExpert(scene).reset())[:HORIZON]
+        return SimpleNamespace(valid=True, chunk=chunk, token_kl=[np.full(3, 0.5)])
+
+
+def test_position_instructions_tell_a_reader_of_the_word_every_pad():
+    with SimEnv(0, image_size=16, instruction_style="position") as env:
+        probe = grounding_of(env, PositionReader(env), SEEDS, temperature=1.0)
+    assert probe["follows_instruction"] == probe["named"] == 3 * len(SEEDS)

@@ -11,8 +11,8 @@ from mgselect_node.sim.env import (
     PAD_SLOTS,
     TASKS,
     SimEnv,
-    instruction_for,
 )
+from mgselect_node.sim.instructions import instruction_for
 from mgselect_node.sim.kinematics import inverse_kinematics
 
 IMAGE_SIZE = 48

@@ -123,15 +123,17 @@ def stop_sim(sim: ChildProcess) -> str:
 @pytest.mark.slow
 def test_publishes_sensors_and_follows_trajectories(tmp_path: Path, probe: Probe) -> None:
     seed = 3
-    sim = start_sim(tmp_path, "--sim-time", "--seed", str(seed), "--episode-seconds", "60", "--episodes", "1")
+    sim = start_sim(tmp_path, "--sim-time", "--seed", str(seed), "--episode-seconds", "60", "--episodes", "1",
+                    "--instructions", "position")
     try:
         probe.wait_for(lambda: probe.joints and probe.images and probe.instructions and len(probe.clock) > 1,
                        STARTUP_TIMEOUT, "joint states, images, /clock and the instruction", sim)
         probe.wait_for_trajectory_subscriber(sim)
         # Same scene as an in-process env with the same seed: the instruction and the start pose agree.
-        local = SimEnv(image_size=IMAGE_SIZE)
+        local = SimEnv(image_size=IMAGE_SIZE, instruction_style="position")
         local.reset(seed=seed)
-        assert probe.instructions[-1] == local.instruction
+        assert probe.instructions[-1] == local.instruction and probe.instructions[-1].split()[2] in (
+            "left", "middle", "right")
         image = probe.images[-1]
         assert (image.height, image.width, image.encoding, len(image.data)) == (
             IMAGE_SIZE, IMAGE_SIZE, "rgb8", IMAGE_SIZE * IMAGE_SIZE * 3)
