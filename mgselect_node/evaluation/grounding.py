@@ -1,8 +1,9 @@
 """The grounding probe: does the policy's first chunk follow the instruction?
 
-Each scene is shown once per pad on its table, with the same image, the same start pose and only the colour word
-changed (`SimEnv.reset(target=...)`). A policy that reads the instruction heads for a different pad each time;
-one that ignores it returns the same chunk three times and is right 1 time in 3 by chance. Open loop, t = 0:
+Each scene is shown once per pad on its table, with the same image, the same start pose and only the word
+naming the pad changed (`SimEnv.reset(target=...)`; colour or position words: `mgselect eval --instructions`).
+A policy that reads the instruction heads for a different pad each time; one that ignores it returns the same
+chunk three times and is right 1 time in 3 by chance. Open loop, t = 0:
 the one observation where nothing but the instruction says which pad is meant, so this isolates grounding from
 motor precision and from copying the state later in the episode. Costs one greedy and one text-masked
 inference per pad (90 pads in 20 s on this CPU, model load included).

@@ -28,6 +28,7 @@ from mgselect_node.testing.node_process import NodeProcess
 from mgselect_node.testing.processes import ChildProcess
 
 SIM_EPISODE_SECONDS = 12.0
+DEMO_INSTRUCTIONS = "position"  # "touch the left pad": the wording the shipped bundles ground (README, round 2)
 STARTUP_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 20.0
 CONTACT_SHEET_COLUMNS = 8
@@ -130,7 +131,8 @@ def run(episodes: int, out_dir: Path, policy: str, num_candidates: int, mask_mod
             print(f"mgselect demo: {exc} (node log above)", file=sys.stderr)
             return 1
         procs["sim"] = _spawn(["sim", "--loopback", "--episodes", str(episodes), "--episode-seconds",
-                               str(SIM_EPISODE_SECONDS), "--seed", str(seed), "--instruction-topic"],
+                               str(SIM_EPISODE_SECONDS), "--seed", str(seed), "--instruction-topic",
+                               "--instructions", DEMO_INSTRUCTIONS],
                               tmp / "sim.log")
         print(f"running {episodes} episode(s) of up to {SIM_EPISODE_SECONDS:.0f} s ...", flush=True)
         while procs["sim"].alive() or len(results) < episodes:
