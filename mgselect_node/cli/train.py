@@ -11,13 +11,16 @@ sequences, `--threads 1` (the other core busy with a second training): 0.18-0.20
 min, peak RSS 0.8 GB. Two torch threads on a machine shared with other jobs were SLOWER (1.4-3 s/step at
 batch 32) than one.
 
-Reproduce the shipped bundles (1000 expert episodes, scene seeds 0..999; 6000 steps each: 50 min at 0.5 s/step
-on the loaded shared machine for sim-mgselect-star, 21 min at 0.21 s/step for sim-vanilla; peak RSS 2.9 GB):
-    mgselect collect --episodes 1000 --seed 0 --out data/sim1000
-    mgselect train --data data/sim1000 --out mgselect_node/policies/sim-mgselect-star --steps 6000 --seed 0 \\
-        --dropout text=0.15,state=0.15,both=0.1 --threads 1 --discard-checkpoint
-    mgselect train --data data/sim1000 --out mgselect_node/policies/sim-vanilla --steps 6000 --seed 0 \\
-        --dropout text=0,state=0,both=0 --threads 1 --discard-checkpoint
+Reproduce the shipped bundles (README, round 2): 1500 contrastive expert episodes (scene seeds 0..499, every pad
+named in turn, worded by colour or by position with probability 1/2; 2.6 min to collect), 6000 steps each with
+half of every batch from the first 10 frames. 23 min at 0.23 s/step per bundle, the two side by side; peak RSS
+4.0 GB.
+    mgselect collect --episodes 1500 --targets-per-layout 3 --instructions colour:1,position:1 --seed 0 \
+        --out data/contrastive1500
+    mgselect train --data data/contrastive1500 --out mgselect_node/policies/sim-mgselect-star --steps 6000 \
+        --seed 0 --dropout text=0.15,state=0.15,both=0.1 --early-fraction 0.5 --threads 1 --discard-checkpoint
+    mgselect train --data data/contrastive1500 --out mgselect_node/policies/sim-vanilla --steps 6000 \
+        --seed 0 --dropout text=0,state=0,both=0 --early-fraction 0.5 --threads 1 --discard-checkpoint
 """
 
 from __future__ import annotations
