@@ -15,11 +15,11 @@ Reproduce the shipped bundles (README, round 2): 1500 contrastive expert episode
 named in turn, worded by colour or by position with probability 1/2; 2.6 min to collect), 6000 steps each with
 half of every batch from the first 10 frames. 23 min at 0.23 s/step per bundle, the two side by side; peak RSS
 4.0 GB.
-    mgselect collect --episodes 1500 --targets-per-layout 3 --instructions colour:1,position:1 --seed 0 \
+    mgselect collect --episodes 1500 --targets-per-layout 3 --instructions colour:1,position:1 --seed 0 \\
         --out data/contrastive1500
-    mgselect train --data data/contrastive1500 --out mgselect_node/policies/sim-mgselect-star --steps 6000 \
+    mgselect train --data data/contrastive1500 --out mgselect_node/policies/sim-mgselect-star --steps 6000 \\
         --seed 0 --dropout text=0.15,state=0.15,both=0.1 --early-fraction 0.5 --threads 1 --discard-checkpoint
-    mgselect train --data data/contrastive1500 --out mgselect_node/policies/sim-vanilla --steps 6000 \
+    mgselect train --data data/contrastive1500 --out mgselect_node/policies/sim-vanilla --steps 6000 \\
         --seed 0 --dropout text=0,state=0,both=0 --early-fraction 0.5 --threads 1 --discard-checkpoint
 """
 
