@@ -102,7 +102,11 @@ def run(episodes: int, out_dir: Path, policy: str, num_candidates: int, mask_mod
         latency_ms = (now - float(sel["frame_stamp"])) * 1e3 if sel.get("frame_stamp") else float("nan")
         chunks.append({"episode": len(results), "latency_ms": latency_ms, **sel})
         scores = " ".join("  -inf" if not np.isfinite(s) else f"{s:6.2f}" for s in sel["scores"])
-        print(f"  chunk {sel['inference_index']:>4}: scores [{scores}] -> candidate {sel['selected']}, "
+        chosen, best = sel["selected"], int(np.argmax(sel["scores"])) if sel["scores"] else -1
+        # The node re-picks by coherence with the trajectory already executing (execution.coherence_weight).
+        why = (f" (by coherence; best score: {best})"
+               if chosen >= 0 and sel["scores"][chosen] < sel["scores"][best] else "")
+        print(f"  chunk {sel['inference_index']:>4}: scores [{scores}] -> candidate {chosen}{why}, "
               f"margin {sel['margin']:.2f}, {latency_ms:.0f} ms from frame to choice", flush=True)
 
     def on_image(msg: Image) -> None:
