@@ -43,6 +43,7 @@ from mgselect_node.evaluation.realtime import (
     run_jobs,
 )
 from mgselect_node.evaluation.runner import DEFAULT_SEED
+from mgselect_node.sim.instructions import DEFAULT_INSTRUCTION_STYLE, INSTRUCTION_STYLES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule-margin", type=float, default=DEFAULT_SCHEDULE_MARGIN,
                    help="s; continuous mode starts this much earlier than the latency estimate says")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="scene seed of episode 0")
+    p.add_argument("--instructions", choices=sorted(INSTRUCTION_STYLES), default=DEFAULT_INSTRUCTION_STYLE,
+                   help="how the instruction names the pad: 'touch the red pad' or 'touch the left pad'")
     p.add_argument("--plot-delay", type=int, default=300, help="ms; the delay of seams.png's scene")
     p.add_argument("--plot-modes", default=f"{MODES[0]},{DEFAULT_MODE}", help="the modes seams.png compares")
     p.add_argument("--workers", type=int, default=1)
@@ -89,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         policy=args.policy, episodes=args.episodes, seed=args.seed, strategy=args.strategy,
         num_candidates=args.num_candidates, temperature=args.temperature, coherence_weight=args.coherence_weight,
         blend_decay=args.blend_decay, compute_ms=args.compute_ms, schedule_margin=args.schedule_margin,
-        threads=args.threads)
+        threads=args.threads, instructions=args.instructions)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

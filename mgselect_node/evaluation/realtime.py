@@ -32,6 +32,7 @@ from mgselect_node.evaluation import realtime_metrics as rm
 from mgselect_node.evaluation.cells import parse_int_list
 from mgselect_node.evaluation.runner import DEFAULT_SEED
 from mgselect_node.evaluation.workers import map_jobs
+from mgselect_node.sim.instructions import DEFAULT_INSTRUCTION_STYLE
 
 MODES = ("fixed-rate", "drop-stale", "continuous", "coherence", "blend")
 DEFAULT_MODE = "blend"        # what config.py's defaults amount to (with schedule_margin 0.15 s)
@@ -74,6 +75,7 @@ class RealtimeSettings:
     schedule_margin: float = DEFAULT_SCHEDULE_MARGIN
     episode_seconds: float = 0.0
     threads: int = 1
+    instructions: str = DEFAULT_INSTRUCTION_STYLE  # how the instruction names the pad (sim/instructions.py)
 
 
 class RealtimeEvaluator:
@@ -93,7 +95,8 @@ class RealtimeEvaluator:
             policy.warmup()
         self.settings, self.policy = settings, policy
         self.env = SimEnv(seed=settings.seed, control_rate=policy.spec.control_rate,
-                          episode_seconds=settings.episode_seconds or DEFAULT_EPISODE_SECONDS)
+                          episode_seconds=settings.episode_seconds or DEFAULT_EPISODE_SECONDS,
+                          instruction_style=settings.instructions)
         self.substeps = max(1, round(TICK_S / self.env.physics_dt))
 
     def config(self, mode: str, scene: int) -> Any:

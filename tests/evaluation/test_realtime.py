@@ -66,14 +66,24 @@ def test_modes_are_cumulative():
         parse_delays("-5")
 
 
+def sim_spec():
+    n = len(JOINT_NAMES)
+    return fake_spec(joint_names=list(JOINT_NAMES), horizon=10, state_q01=[-1.0] * n, state_q99=[1.0] * n,
+                     action_q01=[-1.0] * n, action_q99=[1.0] * n, joint_lower=[-3.0] * n, joint_upper=[3.0] * n)
+
+
 @pytest.fixture(scope="module")
 def evaluator():
-    n = len(JOINT_NAMES)
-    spec = fake_spec(joint_names=list(JOINT_NAMES), horizon=10, state_q01=[-1.0] * n, state_q99=[1.0] * n,
-                     action_q01=[-1.0] * n, action_q99=[1.0] * n, joint_lower=[-3.0] * n, joint_upper=[3.0] * n)
     ev = RealtimeEvaluator(RealtimeSettings(episodes=1, compute_ms=50.0, episode_seconds=3.0, num_candidates=2),
-                           policy=FakePolicy(spec=spec))
+                           policy=FakePolicy(spec=sim_spec()))
     yield ev
+    ev.close()
+
+
+def test_the_instruction_style_reaches_the_simulator():
+    ev = RealtimeEvaluator(RealtimeSettings(episodes=1, instructions="position"), policy=FakePolicy(spec=sim_spec()))
+    ev.env.reset(seed=3)
+    assert ev.env.instruction.split()[2] in ("left", "middle", "right")
     ev.close()
 
 
