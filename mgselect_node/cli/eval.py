@@ -36,7 +36,7 @@ from mgselect_node.evaluation.runner import (
     EvalSettings,
     run_cells,
 )
-from mgselect_node.sim.instructions import DEFAULT_INSTRUCTION_STYLE, INSTRUCTION_STYLES
+from mgselect_node.sim.instructions import add_style_option
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,8 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--episode-seconds", type=float, default=0.0, help="time limit (0 = simulator default)")
     parser.add_argument("--image-size", type=int, default=0, help="camera size (0 = simulator default)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="scene seed of episode 0")
-    parser.add_argument("--instructions", choices=sorted(INSTRUCTION_STYLES), default=DEFAULT_INSTRUCTION_STYLE,
-                        help="how the instruction names the pad: 'touch the red pad' or 'touch the left pad'")
+    add_style_option(parser)
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (each loads the policy)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--out", default="eval_out", help="directory for results.md, results.json, success.png")

@@ -43,7 +43,7 @@ from mgselect_node.evaluation.realtime import (
     run_jobs,
 )
 from mgselect_node.evaluation.runner import DEFAULT_SEED
-from mgselect_node.sim.instructions import DEFAULT_INSTRUCTION_STYLE, INSTRUCTION_STYLES
+from mgselect_node.sim.instructions import add_style_option
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,8 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule-margin", type=float, default=DEFAULT_SCHEDULE_MARGIN,
                    help="s; continuous mode starts this much earlier than the latency estimate says")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="scene seed of episode 0")
-    p.add_argument("--instructions", choices=sorted(INSTRUCTION_STYLES), default=DEFAULT_INSTRUCTION_STYLE,
-                   help="how the instruction names the pad: 'touch the red pad' or 'touch the left pad'")
+    add_style_option(p)
     p.add_argument("--plot-delay", type=int, default=300, help="ms; the delay of seams.png's scene")
     p.add_argument("--plot-modes", default=f"{MODES[0]},{DEFAULT_MODE}", help="the modes seams.png compares")
     p.add_argument("--workers", type=int, default=1)

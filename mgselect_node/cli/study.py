@@ -13,7 +13,7 @@ from mgselect_node.errors import InputError
 from mgselect_node.evaluation.cells import parse_counts
 from mgselect_node.evaluation.runner import EvalSettings
 from mgselect_node.evaluation.study import DEFAULT_DEV_SEED, analyze, choose_setting, dev_sweep, dev_table
-from mgselect_node.sim.instructions import DEFAULT_INSTRUCTION_STYLE, INSTRUCTION_STYLES
+from mgselect_node.sim.instructions import add_style_option
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,8 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--masks", default="text,state,both")
     dev.add_argument("--num-candidates", type=int, default=4)
     dev.add_argument("--episode-seconds", type=float, default=0.0, help="time limit (0 = simulator default)")
-    dev.add_argument("--instructions", choices=sorted(INSTRUCTION_STYLES), default=DEFAULT_INSTRUCTION_STYLE,
-                     help="how the instruction names the pad (sim/instructions.py)")
+    add_style_option(dev)
     dev.add_argument("--threads", type=int, default=1)
     dev.add_argument("--out", required=True)
     dev.add_argument("--no-progress", action="store_true")

@@ -35,7 +35,7 @@ from mgselect_node.sim.env import (
     TASKS,
     SimEnv,
 )
-from mgselect_node.sim.instructions import DEFAULT_INSTRUCTION_STYLE, INSTRUCTION_STYLES
+from mgselect_node.sim.instructions import add_style_option
 from mgselect_node.sim.trajectory import TrajectoryError, TrajectoryFollower
 
 NODE_NAME = contracts.SIM_NODE_NAME
@@ -61,8 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="episode k uses scene seed seed+k")
     p.add_argument("--task", choices=TASKS, default=None, help="always this colour (default: from the seed)")
     p.add_argument("--num-objects", type=int, default=DEFAULT_NUM_OBJECTS, help="pads on the table")
-    p.add_argument("--instructions", choices=sorted(INSTRUCTION_STYLES), default=DEFAULT_INSTRUCTION_STYLE,
-                   help="how the instruction names the pad: 'touch the red pad' or 'touch the left pad'")
+    add_style_option(p)
     p.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="camera image side in pixels")
     p.add_argument("--camera-rate", type=float, default=DEFAULT_CAMERA_RATE, help="Hz")
     p.add_argument("--joint-state-rate", type=float, default=DEFAULT_JOINT_STATE_RATE, help="Hz")

@@ -11,6 +11,7 @@ import pytest
 from mgselect_node.evaluation.grounding import grounding_of, grounding_table
 from mgselect_node.sim.env import SimEnv
 from mgselect_node.sim.expert import ScriptedExpert
+from mgselect_node.sim.instructions import POSITION_WORDS
 
 HORIZON = 10
 SEEDS = range(2000000, 2000004)
@@ -67,7 +68,7 @@ class PositionReader:
         pads = self.env.pad_positions
         by_bearing = sorted(pads, key=lambda c: np.arctan2(pads[c][1], pads[c][0]))
         word = instruction.removeprefix("touch the ").removesuffix(" pad")
-        target = by_bearing[("right", "middle", "left").index(word)]
+        target = by_bearing[POSITION_WORDS[len(pads)].index(word)]
         scene = SimEnv(0, image_size=16)
         scene.reset(seed=self.env.episode_seed, target=target)
         chunk = np.asarray(ScriptedExpert(scene).reset())[:HORIZON]
